@@ -27,11 +27,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["CheckFailed", "Checker"]
+__all__ = ["CheckFailed", "NotImplementedYet", "Checker"]
 
 
 class CheckFailed(AssertionError):
     """A check of a learner's answer failed; the message explains why."""
+
+
+class NotImplementedYet(CheckFailed, NotImplementedError):
+    """The learner's function still raises ``NotImplementedError``.
+
+    It is both a :class:`CheckFailed` (a friendly message) and a
+    ``NotImplementedError`` (what an untouched exercise is expected to raise).
+    """
 
 
 def _short(value: Any, width: int = 300) -> str:
@@ -97,12 +105,10 @@ class Checker:
         try:
             result = function(*args, **kwargs)
         except NotImplementedError:
-            self.fail(
-                "not implemented yet",
-                "a result",
-                "NotImplementedError",
-                "Replace the line `raise NotImplementedError()` with your code.",
-            )
+            raise NotImplementedYet(
+                f"{self.function_name}: not implemented yet\n"
+                "  hint:     Replace the line `raise NotImplementedError()` with your code."
+            ) from None
         except CheckFailed:
             raise
         except Exception as error:  # noqa: BLE001 - any crash becomes feedback

@@ -1,0 +1,140 @@
+"""The grading pipeline: student notebooks in sync, no leaks, autograding round trips, nbval.
+
+Fast tests check the committed files; tests marked ``slow`` run nbgrader and
+execute notebooks (``pytest -m slow`` runs them alone).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from grading import (
+    ROOT,
+    autograde,
+    copy_course,
+    generate,
+    lessons,
+    load_json,
+    nbgrader_meta,
+    solution_path,
+    student_path,
+)
+
+LESSONS = lessons()
+MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS|BEGIN MARK SCHEME")
+
+
+def _solution_lines(source: str) -> list[str]:
+    """Meaningful lines between the solution (or hidden-test) markers."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if re.search(r"### BEGIN (SOLUTION|HIDDEN TESTS)", line):
+            inside = True
+        elif re.search(r"### END (SOLUTION|HIDDEN TESTS)", line):
+            inside = False
+        elif inside:
+            text = line.strip()
+            if len(text) > 12 and not text.startswith("#") and text not in {"return result", "return found"}:
+                lines.append(text)
+    return lines
+
+
+def test_every_lesson_has_both_versions():
+    assert LESSONS, "no solution notebooks found in solutions/"
+    for lesson in LESSONS:
+        assert student_path(lesson).exists(), f"{lesson}: student notebook missing; run nbgrader generate_assignment"
+    students = sorted(p.parent.name for p in (ROOT / "notebooks").glob("*/*.ipynb"))
+    assert students == LESSONS, f"notebooks/ {students} does not match solutions/ {LESSONS}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_student_notebook_leaks_nothing(lesson):
+    student = load_json(student_path(lesson))
+    student_text = "\n".join("".join(c["source"]) for c in student["cells"])
+    assert not MARKERS.search(student_text), f"{lesson}: solution or hidden-test markers in the student notebook"
+    for cell in student["cells"]:
+        assert not cell.get("outputs"), f"{lesson}: student notebook has stored outputs"
+    solution = load_json(solution_path(lesson))
+    leaked = [
+        line
+        for cell in solution["cells"]
+        if nbgrader_meta(cell).get("solution") or nbgrader_meta(cell).get("grade")
+        for line in _solution_lines("".join(cell["source"]))
+        if line in student_text
+    ]
+    assert not leaked, f"{lesson}: solution or hidden-test lines appear in the student notebook: {leaked[:5]}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_graded_cells_name_the_function_they_test(lesson):
+    solution = load_json(solution_path(lesson))
+    ids = []
+    for cell in solution["cells"]:
+        meta = nbgrader_meta(cell)
+        if not meta:
+            continue
+        ids.append(meta["grade_id"])
+        if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
+            first = "".join(cell["source"]).splitlines()[0]
+            assert re.match(r"# Checks for `?\w+`?", first), (
+                f"{lesson}/{meta['grade_id']}: a test cell must start with '# Checks for <function>', got {first!r}"
+            )
+            name = re.match(r"# Checks for `?(\w+)`?", first).group(1)
+            assert f"Checker(\"{name}\")" in "".join(cell["source"]), f"{lesson}/{meta['grade_id']}: checks {name} without a Checker"
+    assert len(ids) == len(set(ids)), f"{lesson}: duplicate nbgrader grade_ids"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_student_notebook_is_what_nbgrader_generates(lesson, tmp_path):
+    generated = generate(copy_course(tmp_path), lesson)
+    assert load_json(generated) == load_json(student_path(lesson)), (
+        f"notebooks/{lesson} is out of date: run `nbgrader generate_assignment {lesson} --force` "
+        "(never edit student notebooks by hand)"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solutions_get_full_marks_and_blank_gets_zero(lesson, tmp_path):
+    course = copy_course(tmp_path)
+    full = autograde(course, lesson, "solution", solution_path(lesson))
+    assert full.auto_max > 0
+    assert full.auto_score == full.auto_max, f"{lesson}: solution lost marks in {full.failed_cells}"
+    blank = autograde(course, lesson, "blank", student_path(lesson))
+    assert blank.auto_score == 0, f"{lesson}: the untouched student notebook scored {blank.auto_score}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_student_notebook_runs_up_to_its_first_exercise(lesson):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    notebook = nbformat.read(student_path(lesson), as_version=4)
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    with pytest.raises(CellExecutionError) as error:
+        client.execute()
+    assert error.value.ename in {"NotImplementedError", "NotImplementedYet"}, error.value.ename
+    cells = notebook.cells
+    failing = next(i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+    first_answer = next(i for i, c in enumerate(cells) if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    assert first_answer <= failing <= first_answer + 2, "the first error is not at the first exercise"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solution_outputs_match_a_fresh_run(lesson):
+    """nbval: execute the solution notebook and compare with its stored outputs."""
+    command = [
+        sys.executable, "-m", "pytest", "--nbval", str(solution_path(lesson)),
+        "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
+        "-p", "no:cacheprovider", "-q", "-W", "error::DeprecationWarning",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
