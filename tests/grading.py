@@ -82,13 +82,16 @@ def autograde(course_root: Path, lesson: str, student: str, notebook: Path) -> A
     shutil.copy(notebook, submitted / f"{lesson}.ipynb")
     api = nbgrader_api(course_root)
     with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gradebook:
+        known = {a.name for a in gradebook.assignments}
         if not any(s.id == student for s in gradebook.students):
             gradebook.add_student(student)
+    if lesson not in known:
+        generate(course_root, lesson)  # records the assignment and its grade cells in the gradebook
     result = api.autograde(lesson, student, force=True, create=True)
     if not result["success"]:
         raise RuntimeError(f"autograde failed:\n{result['log']}\n{result.get('error')}")
     with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gradebook:
-        notebook_record = gradebook.find_submission_notebook(lesson, student, lesson)
+        notebook_record = gradebook.find_submission_notebook(lesson, lesson, student)
         grades = [g for g in notebook_record.grades if g.auto_score is not None]
         auto_score = sum(g.auto_score for g in grades)
         auto_max = sum(g.max_score for g in grades)
