@@ -118,15 +118,14 @@ class Checker:
                 f"{type(error).__name__}: {error}",
                 "Run your function on the example above and read the traceback.",
             )
-        for original, now in zip(_leaves(originals), _leaves((args, kwargs))):
-            if not _same(original, now):
-                self.fail(
-                    "inputs must not be modified",
-                    "the input unchanged after the call",
-                    "the input was changed in place",
-                    "Work on a copy (e.g. `image = image.copy()` or `df = df.copy()`) "
-                    "or use functions that return new objects.",
-                )
+        if not _same(originals, (args, kwargs)):
+            self.fail(
+                "inputs must not be modified",
+                "the input unchanged after the call",
+                "the input was changed in place",
+                "Work on a copy (e.g. `image = image.copy()` or `df = df.copy()`) "
+                "or use functions that return new objects.",
+            )
         return result
 
     # -- common checks --------------------------------------------------------
@@ -176,20 +175,12 @@ class Checker:
             print(f"{self.function_name}: {self.passed} {kind} {noun} passed.")
 
 
-def _leaves(obj: Any):
-    """Yield the array-like and container leaves of nested args, in order."""
-    if isinstance(obj, (tuple, list)):
-        for item in obj:
-            yield from _leaves(item)
-    elif isinstance(obj, dict):
-        for key in sorted(obj, key=str):
-            yield from _leaves(obj[key])
-    else:
-        yield obj
-
-
 def _same(a: Any, b: Any) -> bool:
-    """Whether two leaves are equal, for the in-place-modification check."""
+    """Whether two (nested) arguments are equal, for the in-place-modification check."""
+    if isinstance(a, (tuple, list)):
+        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     try:
         import pandas as pd
 
