@@ -36,6 +36,7 @@ __all__ = [
     "verify_manifest",
     "write_manifest",
     "read_png",
+    "read_image",
     "decode_masks",
     "load_example",
     "load_cohort",
@@ -158,6 +159,23 @@ def read_png(path: str | os.PathLike) -> np.ndarray:
     if array.dtype == np.int32:  # Pillow's "I" mode for 16-bit greyscale
         array = array.astype(np.uint16)
     return array
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file of any lossless or lossy format back into an array.
+
+    ``.npy`` files are read with numpy, everything else (PNG, TIFF, JPEG...)
+    with imageio, which keeps 16-bit data as ``uint16``. Used to check that
+    a "lossless" save really gives back the same array.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"path does not exist: {path}")
+    if path.suffix.lower() == ".npy":
+        return np.load(path, allow_pickle=False)
+    import imageio.v3 as iio
+
+    return np.asarray(iio.imread(path))
 
 
 def decode_masks(packed: np.ndarray) -> dict[str, np.ndarray]:
