@@ -21,9 +21,12 @@ c.CourseDirectory.db_assignments = [
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Grading must finish even when an answer loops forever or floods the output.
-c.ExecutePreprocessor.timeout = 60
-c.Execute.timeout = 60
+# Grading must finish even when an answer loops forever or floods the output:
+# a cell that runs longer than this is interrupted, its tests fail, the rest is graded.
+c.Execute.timeout = 30
 c.Execute.interrupt_on_timeout = True
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 100
+
+# A test cell deleted by a learner is put back from the gradebook and run as released.
+c.OverwriteCells.add_missing_cells = True
