@@ -1,0 +1,1182 @@
+"""Synthetic chest radiographs and a confounded cohort, made procedurally.
+
+The course needs chest radiographs that look real at first glance, come with
+exact masks (thorax, lungs, heart, burned-in text), have a known
+cardiothoracic ratio, and can be shared freely. No image here is derived from
+a real patient: every radiograph is drawn from simple shapes in a few tens of
+milliseconds, deterministically from a seed.
+
+How an image is made
+--------------------
+The anatomy is described in *patient coordinates*: ``x`` to the image right
+(the patient's left on a PA view), ``y`` downwards, both in units of the
+image's shorter side, origin at the image centre. Each pixel's patient
+coordinates are found by undoing ``rotation`` and ``body_size``, and every
+structure is evaluated there. Masks therefore come out exact and boolean for
+any rotation (what nearest-neighbour resampling of the masks approximates),
+and the image needs no interpolation.
+
+A density map (how much tissue the beam crosses) is summed from the parts:
+soft tissue of the body and shoulders, air in the lungs (deepest in their
+centre), heart, mediastinum, spine, trachea, ribs, clavicles, humeral heads,
+vessels fanning from the hila and the gastric bubble. Displayed brightness
+follows an exposure curve, ``1 - exp(-k * density / exposure)``: dense tissue
+is bright, lungs are dark, and a higher ``exposure`` gives a darker film.
+``contrast`` stretches the grey levels around mid-grey, quantum noise is added
+(stronger where fewer photons arrive), then burned-in text, the L/R marker and
+the collimation border are drawn on the detector (they do not rotate).
+
+Cardiothoracic ratio
+--------------------
+``ctr`` is measured on the masks exactly as the course's exercise asks:
+the number of columns from the leftmost to the rightmost ``True`` pixel of
+the heart mask (both included) divided by the same count for the thorax mask.
+The heart is scaled until that measured ratio meets the requested one.
+
+Examples
+--------
+>>> cxr = synthetic_radiograph(seed=3, shape=(256, 256), ctr=0.6)
+>>> cxr.image.shape, cxr.image.dtype.name, sorted(cxr.masks)
+((256, 256), 'uint8', ['heart', 'lungs', 'text', 'thorax'])
+>>> abs(cxr.ctr - 0.6) < 0.02
+True
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import numbers
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+__all__ = [
+    "SyntheticRadiograph",
+    "synthetic_radiograph",
+    "measure_ctr",
+    "pack_masks",
+    "make_cohort",
+    "write_course_data",
+    "SITE_PROTOCOLS",
+    "COURSE_EXAMPLES",
+    "COHORT_SIZE",
+    "COHORT_SEED",
+    "COHORT_CONFOUNDING",
+]
+
+# The keyword arguments of synthetic_radiograph, in order: params[...] holds
+# each of them, so synthetic_radiograph(**{k: params[k] for k in ...}) redraws.
+_KWARGS = (
+    "seed", "shape", "ctr", "body_size", "rotation", "exposure", "contrast",
+    "noise", "border", "text", "marker", "marker_style", "dtype",
+)
+
+_DTYPE_MAX = {"uint8": 255, "uint16": 4095}  # uint16 images use 12 bits, like most detectors
+_MARKER_STYLES = ("box", "plain")
+_MASK_NAMES = ("thorax", "lungs", "heart", "text")
+
+
+@dataclass(frozen=True)
+class SyntheticRadiograph:
+    """One synthetic chest radiograph and everything known about it.
+
+    Attributes
+    ----------
+    image : ndarray
+        2-D, ``uint8`` or ``uint16`` (12 bits used); bright means dense.
+    masks : dict of str to ndarray of bool
+        ``"thorax"`` (inner rib-cage outline: lungs, heart, mediastinum),
+        ``"lungs"``, ``"heart"`` and ``"text"`` (every burned-in text or
+        marker pixel), each of ``image.shape``.
+    ctr : float
+        Cardiothoracic ratio measured from the masks (see :func:`measure_ctr`).
+    params : dict
+        Every argument used (so ``synthetic_radiograph(**{k: params[k] ...})``
+        redraws the same image), plus ``text_boxes`` (a list of
+        ``(row0, col0, row1, col1)``, end-exclusive, text first, then the
+        marker), ``heart_width_px``, ``thorax_width_px`` and ``anatomy`` (the
+        per-seed anatomical variation that was drawn).
+    """
+
+    image: np.ndarray
+    masks: dict = field(repr=False)
+    ctr: float
+    params: dict = field(repr=False)
+
+
+# --------------------------------------------------------------------------
+# argument checking
+
+
+def _check_int(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        limit = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be an int {limit}, got {value}")
+    return value
+
+
+def _check_real(name, value, low, high, *, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if not math.isfinite(value) or too_low or too_high:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return value
+
+
+def _check_shape(shape, name="shape"):
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 2:
+        raise TypeError(f"{name} must be a pair of ints (rows, cols), got {shape!r}")
+    rows, cols = (_check_int(f"{name}[{i}]", s, 64, 4096) for i, s in enumerate(shape))
+    return rows, cols
+
+
+def _check_dtype(dtype):
+    try:
+        name = np.dtype(dtype).name
+    except TypeError as error:
+        raise TypeError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}") from error
+    if name not in _DTYPE_MAX:
+        raise ValueError(f"dtype must be 'uint8' or 'uint16', got {dtype!r}")
+    return name
+
+
+def _check_text(text):
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str or None, got {type(text).__name__}")
+    if not text.strip() or not all(32 <= ord(ch) < 127 for ch in text):
+        raise ValueError(f"text must be non-empty printable ASCII (the built-in font), got {text!r}")
+    return text
+
+
+# --------------------------------------------------------------------------
+# geometry: patient coordinates (x to the image right, y down, in units of the
+# shorter image side, origin at the image centre)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Maps image pixels to patient coordinates and back."""
+
+    rows: int
+    cols: int
+    body_size: float
+    rotation: float  # degrees, counter-clockwise as displayed
+
+    @property
+    def scale(self):
+        """Pixels per patient unit."""
+        return min(self.rows, self.cols) * self.body_size
+
+    @property
+    def pixel(self):
+        """One pixel in patient units."""
+        return 1.0 / self.scale
+
+    def coords(self, rows=slice(None), cols=slice(None)):
+        """Patient (x, y) of a window of pixels, as float32.
+
+        Without rotation they come back as a row and a column vector that
+        broadcast, so anything that depends on y alone costs one column.
+        """
+        r = np.arange(self.rows, dtype=np.float32)[rows]
+        c = np.arange(self.cols, dtype=np.float32)[cols]
+        xi = ((c - (self.cols - 1) / 2) / np.float32(self.scale))[None, :]
+        yi = ((r - (self.rows - 1) / 2) / np.float32(self.scale))[:, None]
+        if self.rotation == 0:
+            return xi, yi
+        # A counter-clockwise turn on screen (rows point down) takes patient
+        # (x, y) to (x cos + y sin, -x sin + y cos); undo it.
+        theta = math.radians(self.rotation)
+        cos, sin = np.float32(math.cos(theta)), np.float32(math.sin(theta))
+        return cos * xi - sin * yi, sin * xi + cos * yi
+
+    def to_pixels(self, x, y):
+        """(row, col) of patient points, as floats."""
+        theta = math.radians(self.rotation)
+        cos, sin = math.cos(theta), math.sin(theta)
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        row = (-x * sin + y * cos) * self.scale + (self.rows - 1) / 2
+        col = (x * cos + y * sin) * self.scale + (self.cols - 1) / 2
+        return row, col
+
+    def window(self, x0, x1, y0, y1):
+        """Slices of the pixels that cover a patient-space rectangle (None if off the image)."""
+        row, col = self.to_pixels([x0, x1, x0, x1], [y0, y0, y1, y1])
+        r0, r1 = max(0, math.floor(row.min())), min(self.rows, math.ceil(row.max()) + 1)
+        c0, c1 = max(0, math.floor(col.min())), min(self.cols, math.ceil(col.max()) + 1)
+        if r0 >= r1 or c0 >= c1:
+            return None
+        return slice(r0, r1), slice(c0, c1)
+
+
+def _smoothstep(t):
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _band(distance, half_width, edge):
+    """1 inside a band of the given half-width, falling to 0 over ``edge``."""
+    return np.clip((half_width - np.abs(distance)) / edge + 0.5, 0.0, 1.0)
+
+
+def _draw_anatomy(rng):
+    """The per-seed anatomical variation: plain floats (and a list for the ribs), in patient units."""
+    u = rng.uniform
+    return {
+        "thorax_half_width": u(0.385, 0.41),
+        "apex_y": u(-0.38, -0.36),
+        "widest_y": u(0.08, 0.14),
+        "costophrenic_y": u(0.30, 0.33),
+        "dome_right_y": u(0.14, 0.17),  # the patient's right (image left) sits higher
+        "dome_left_y": u(0.175, 0.20),
+        "heart_x": u(0.035, 0.055),
+        "heart_y": u(0.065, 0.095),
+        "heart_tilt_deg": u(22.0, 32.0),
+        "heart_right_share": u(0.33, 0.38),  # share of the heart's width right of its long axis
+        "aortic_knob": u(0.025, 0.04),
+        "rib_first_y": u(-0.335, -0.315),
+        "rib_spacing": u(0.057, 0.064),
+        "rib_arch": u(0.085, 0.11),
+        "clavicle_y": u(-0.30, -0.28),
+        "shoulder_y": u(-0.31, -0.29),
+        "lung_air": u(0.64, 0.74),
+        "rib_jitter": [float(v) for v in u(-0.08, 0.08, 10)],
+    }
+
+
+def _along(func, t, a):
+    """``func(t, a)`` for a smooth function of one coordinate, cheaply.
+
+    Unrotated, ``t`` is a row or column vector and ``func`` runs on it
+    directly; rotated, ``t`` is a full grid, and a fine table (a fraction
+    of a pixel apart) with linear interpolation costs far less than powers
+    and square roots at every pixel.
+    """
+    if t.ndim < 2 or min(t.shape) == 1:
+        return func(t, a)
+    size = 4096
+    low, high = float(t.min()), float(t.max())
+    values = func(np.linspace(low, high, size), a)
+    # the table is evenly spaced, so the interval is found by arithmetic
+    # (np.interp's search is several times slower on a large grid)
+    position = (t - np.float32(low)) * np.float32((size - 1) / max(high - low, 1e-12))
+    index = np.minimum(position.astype(np.int32), size - 2)
+    fraction = position - index
+
+    def lookup(v):
+        v = np.asarray(v, np.float32)
+        return v[index] + (v[index + 1] - v[index]) * fraction
+    return tuple(lookup(v) for v in values) if isinstance(values, tuple) else lookup(values)
+
+
+def _thorax_half_width(y, a):
+    """Half-width of the inner rib cage at height y (0 above the apex)."""
+    span = a["widest_y"] - a["apex_y"]
+    s = np.clip((a["widest_y"] - y) / span, 0.0, 1.0)
+    upper = a["thorax_half_width"] * np.clip(1.0 - s**4, 0.0, 1.0) ** 0.35
+    upper = np.where(y < a["apex_y"], 0.0, upper)
+    # the lower rib cage widens a little towards the costophrenic angles
+    return upper * (1.0 + 0.1 * np.clip(y - a["widest_y"], 0.0, None))
+
+
+def _diaphragm_y(x, a):
+    """Height of the lung bases under each column: two domes, lowest at the sides."""
+    ax = np.abs(x)
+    dome = np.where(x < 0, np.float32(a["dome_right_y"]), np.float32(a["dome_left_y"]))
+    peak, edge = 0.17, a["thorax_half_width"]
+    u = np.clip((ax - peak) / (edge - peak), 0.0, 1.0)
+    # rounded domes that drop steeply into the costophrenic angles
+    lateral = 0.5 * u**2 + 0.5 * (1.0 - np.sqrt(1.0 - u**2)) + np.clip(ax - edge, 0.0, None)
+    medial = 0.45 * _smoothstep(1.0 - ax / peak)  # smooth under the heart, no cusp at the midline
+    return dome + (a["costophrenic_y"] - dome) * np.where(ax >= peak, lateral, medial)
+
+
+def _thorax_mask(x, y, a):
+    return (np.abs(x) < _along(_thorax_half_width, y, a)) & (y < _along(_diaphragm_y, x, a))
+
+
+def _mediastinum_half_widths(y, a):
+    """Distances of the lungs' medial borders from the midline, image left and right."""
+    def bump(centre, width):
+        return np.exp(-(((y - centre) / width) ** 2))
+
+    widening = 0.012 * _smoothstep((y + 0.3) / 0.3)  # the mediastinum widens towards the heart
+    left = 0.042 + widening + 0.01 * bump(-0.05, 0.06)
+    right = 0.038 + widening + a["aortic_knob"] * bump(-0.18, 0.035) + 0.018 * bump(-0.095, 0.03)
+    return left, right
+
+
+def _heart_geometry(a, width):
+    """Centre, axes and tilt of the heart for a nominal width (patient units).
+
+    A larger heart grows towards both sides and down onto the diaphragm.
+    """
+    grow = width - 0.32
+    share = a["heart_right_share"] + 0.15 * grow
+    return {
+        "x": a["heart_x"] - 0.25 * grow,
+        "y": a["heart_y"] + 0.2 * grow,
+        "right": share * width,
+        "left": (1.0 - share) * width,
+        "height": 0.3 * width,
+        "tilt": math.radians(a["heart_tilt_deg"]),
+    }
+
+
+_HEART_BOX = (-0.4, 0.45, -0.25, 0.4)  # patient-space box that holds any heart the fit allows
+
+
+def _heart_level(x, y, g):
+    """Implicit heart shape: below 1 inside."""
+    dx, dy = x - g["x"], y - g["y"]
+    cos, sin = math.cos(g["tilt"]), math.sin(g["tilt"])
+    along = cos * dx + sin * dy  # long axis, towards the apex at the lower image right
+    across = -sin * dx + cos * dy
+    half = np.where(along < 0, g["right"], g["left"])
+    return (along / half) ** 2 + (across / g["height"]) ** 2
+
+
+def _column_extent(mask):
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[-1] - cols[0] + 1) if cols.size else 0
+
+
+def measure_ctr(heart, thorax):
+    """Cardiothoracic ratio from two boolean masks, as the course defines it.
+
+    Extent = number of columns from the leftmost to the rightmost ``True``
+    pixel, both included; ratio = heart extent / thorax extent.
+
+    Examples
+    --------
+    >>> thorax = np.zeros((4, 10), bool); thorax[1:3, 1:9] = True
+    >>> heart = np.zeros((4, 10), bool); heart[2, 3:7] = True
+    >>> measure_ctr(heart, thorax)
+    0.5
+    """
+    heart, thorax = np.asarray(heart, bool), np.asarray(thorax, bool)
+    if heart.shape != thorax.shape or heart.ndim != 2:
+        raise ValueError(f"heart and thorax must be 2-D masks of one shape, got {heart.shape} and {thorax.shape}")
+    thorax_extent = _column_extent(thorax)
+    if thorax_extent == 0:
+        raise ValueError("thorax mask is empty")
+    return _column_extent(heart) / thorax_extent
+
+
+def _fit_heart(frame, a, thorax, ctr):
+    """Scale the heart until its measured column extent gives ``ctr``.
+
+    The extent grows almost in proportion to the nominal width, so a few
+    proportional updates land within half a pixel of the target. The first
+    ones look at every other row only (the column extent hardly depends on
+    the rows); the last ones at every row.
+    """
+    target = ctr * _column_extent(thorax)
+    window = frame.window(*_HEART_BOX)
+    x, y = frame.coords(*window)
+    inside = thorax[window]
+
+    def extent(width, step):
+        rows = slice(None, None, step)
+        level = _heart_level(x if x.shape[0] == 1 else x[rows], y[rows], _heart_geometry(a, width))
+        return _column_extent((level < 1.0) & inside[rows])
+
+    width = ctr * 2 * a["thorax_half_width"] / 0.9
+    for step, tries in ((2, 4), (1, 3)):
+        for _ in range(tries):
+            found = extent(width, step)
+            if found == 0 or abs(found - target) <= 0.5:
+                break
+            width *= target / found
+    heart = np.zeros(thorax.shape, bool)
+    heart[window] = _heart_level(x, y, _heart_geometry(a, width)) < 1.0
+    heart &= thorax
+    return width, heart, _column_extent(heart)
+
+
+# --------------------------------------------------------------------------
+# density: how much tissue the beam crosses (arbitrary units, ~1 = chest wall)
+
+
+def _add(density, frame, bbox, structure):
+    """Add ``structure(x, y)`` over the pixels covering a patient-space box."""
+    window = frame.window(*bbox)
+    if window is not None:
+        density[window] += structure(*frame.coords(*window))
+
+
+def _body_half_width(y, a):
+    """Outline of the body: neck, sloping shoulders, arms, narrowing torso."""
+    neck, shoulder, waist = 0.09, 0.54, 0.45
+    top = a["shoulder_y"] - 0.16
+    t = np.clip((y - top) / 0.16, 0.0, 1.0)
+    half = neck + (shoulder - neck) * (1.0 - (1.0 - t) ** 2)
+    return half - (shoulder - waist) * _smoothstep(y / 0.45)
+
+
+def _soft_tissue(x, y, a, pixel):
+    half = _along(_body_half_width, y, a)
+    inside = np.sqrt(np.clip(1.0 - (x / half) ** 2, 0.0, 1.0))
+    inside = inside * np.clip((half - np.abs(x)) / (1.5 * pixel), 0.0, 1.0)
+    # thinner neck, thicker abdomen
+    thickness = 1.0 + 0.2 * _smoothstep((y - 0.12) / 0.25) - 0.25 * _smoothstep((a["shoulder_y"] - 0.06 - y) / 0.1)
+    return inside * thickness
+
+
+def _spine(x, y):
+    level = np.mod((y + 0.3) / 0.05, 1.0)  # position within one vertebra
+    column = np.sqrt(np.clip(1.0 - (x / 0.04) ** 2, 0.0, 1.0))
+    disc = np.exp(-(((level - 0.5) / 0.09) ** 2))
+    pedicles = np.exp(-(((np.abs(x) - 0.026) / 0.007) ** 2 + ((level - 0.25) / 0.15) ** 2))
+    return 0.26 * column * (1.0 - 0.35 * disc) + 0.08 * pedicles
+
+
+def _segment_distance(x, y, p0, p1):
+    (x0, y0), (x1, y1) = p0, p1
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+    return np.hypot(x - x0 - t * dx, y - y0 - t * dy)
+
+
+def _airways(x, y, pixel):
+    """Trachea down to the carina and the two main bronchi (negative: air)."""
+    carina = (0.004, -0.15)
+    trachea = _band(x - 0.004, 0.021, 3 * pixel) * _smoothstep((carina[1] - y) / 0.02)
+    bronchi = sum(_band(_segment_distance(x, y, carina, (side * 0.075, -0.085)), 0.012, 3 * pixel) for side in (-1, 1))
+    return -0.2 * np.maximum(trachea, bronchi)
+
+
+def _rib_profile(phase, fill):
+    """Brightness across a rib at a position ``phase`` (ribs at integer + [0, fill))."""
+    v = 2.0 * np.mod(phase, 1.0) / fill - 1.0  # -1..1 across the rib
+    inside = np.clip((1.0 - np.abs(v)) / 0.25, 0.0, 1.0)
+    v2 = v * v
+    return inside * (0.55 + 0.45 * v2 * v2)  # cortical bone makes the edges brighter
+
+
+def _ribs(x, y, a):
+    cage = _along(_thorax_half_width, y, a)
+    lateral = (np.abs(x) - 0.035) / a["thorax_half_width"]  # 0 at the spine, ~1 at the wall
+    # posterior ribs rise from the spine to a crest, then curve down along the wall
+    crest = 0.62
+    rise = np.where(
+        lateral <= crest,
+        a["rib_arch"] * (1.0 - (1.0 - lateral / crest) ** 2),
+        a["rib_arch"] * (1.0 - 1.4 * ((lateral - crest) / (1.0 - crest)) ** 2),
+    )
+    steps = np.clip((y + rise - a["rib_first_y"]) / a["rib_spacing"], -1.0, None)
+    phase = steps - 0.01 * np.clip(steps, 0.0, None) ** 2  # lower ribs lie a little further apart
+    # no two ribs are spaced alike: shift each rib a little, switching from one
+    # shift to the next in the middle of the gap below a rib (where it is 0)
+    which = np.clip(np.floor(phase + 0.3).astype(int), 0, 9)
+    phase -= np.asarray(a["rib_jitter"], np.float32)[which]
+    posterior = _rib_profile(phase, 0.45) * (phase > 0) * (phase < 10)
+    posterior *= _smoothstep(lateral / 0.06)
+    # anterior ribs: fainter, sloping down towards the sternum, invisible as cartilage
+    slope = 0.16 * (1.0 - np.clip(lateral, 0.0, 1.0))
+    anterior_phase = (y - slope - a["rib_first_y"] - 0.01) / (1.15 * a["rib_spacing"])
+    anterior = _rib_profile(anterior_phase, 0.32) * (anterior_phase > 0) * (anterior_phase < 6)
+    anterior *= _smoothstep((lateral - 0.35) / 0.25)
+    inside = np.clip((cage + 0.02 - np.abs(x)) / 0.01, 0.0, 1.0) * (y > a["apex_y"] - 0.03) * (y < a["costophrenic_y"])
+    # the lateral chest wall, where the ribs are seen edge-on
+    wall = np.exp(-(((np.abs(x) - cage - 0.012) / 0.009) ** 2)) * _smoothstep((y - a["apex_y"]) / 0.1)
+    wall *= y < a["costophrenic_y"] + 0.02
+    return (0.17 * posterior + 0.08 * anterior) * inside + 0.1 * wall
+
+
+def _clavicles(x, y, a):
+    run = np.abs(x) - 0.03  # from the sternal end outwards
+    centre = a["clavicle_y"] - 0.17 * run - 0.018 * np.sin(2 * np.pi * run / 0.37)
+    half = 0.014 + 0.006 * np.exp(-((run / 0.03) ** 2))  # bulbous sternal end
+    v = (y - centre) / half
+    tube = np.clip((1.0 - np.abs(v)) / 0.25, 0.0, 1.0) * (0.75 + 0.25 * (v * v) ** 2)
+    return 0.4 * tube * _smoothstep(run / 0.015) * _smoothstep((0.38 - run) / 0.02)
+
+
+def _humeral_heads(x, y, a):
+    r = np.hypot(np.abs(x) - 0.515, y - (a["shoulder_y"] + 0.03)) / 0.075
+    return 0.16 * np.clip((1.0 - r) / 0.15, 0.0, 1.0) * (0.6 + 0.4 * (r * r * r) ** 2)
+
+
+def _gastric_bubble(x, y, a):
+    """Air in the stomach under the left hemidiaphragm (image right), with a fluid level."""
+    centre_y = a["dome_left_y"] + 0.075
+    r = ((x - 0.2) / 0.06) ** 2 + ((y - centre_y) / 0.032) ** 2
+    return -0.22 * np.clip((1.0 - r) / 0.25, 0.0, 1.0) * _smoothstep((centre_y + 0.012 - y) / 0.006)
+
+
+def _vessel_tree(rng, side, levels=4):
+    """Segments (x0, y0, x1, y1, level) of one lung's vessels, fanning out from the hilum."""
+    count = 9
+    angles = np.radians(np.linspace(-120.0, 85.0, count) + rng.uniform(-10, 10, count))
+    if side < 0:
+        angles = np.pi - angles
+    # trunks leave from all around the hilum rather than from one point
+    offsets = rng.uniform(0.015, 0.035, count)
+    starts = np.array([side * 0.095, -0.055]) + offsets[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    lengths = rng.uniform(0.05, 0.075, count)
+    segments = []
+    for level in range(levels):
+        ends = starts + lengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        segments.append(np.column_stack([starts, ends, np.full(angles.size, level)]))
+        # each branch forks, one child keeping close to the parent's course
+        spread = np.radians(np.column_stack([rng.uniform(-12, 12, angles.size), rng.uniform(18, 35, angles.size)]))
+        spread *= rng.choice([-1, 1], (angles.size, 1))
+        angles = (angles[:, None] + spread).ravel()
+        starts = np.repeat(ends, 2, axis=0)
+        lengths = np.repeat(lengths, 2) * rng.uniform(0.75, 0.92, angles.size)
+    return np.concatenate(segments)
+
+
+def _draw_segments(segments, weights, frame):
+    """Rasterise many line segments at once into a float32 canvas.
+
+    ``skimage.draw.line_aa`` draws one segment per call; a vessel tree has
+    hundreds of short segments, so sampling them all in one vectorised pass
+    (two samples per pixel, splatted bilinearly) is several times faster.
+    """
+    rows, cols = frame.rows, frame.cols
+    r0, c0 = frame.to_pixels(segments[:, 0], segments[:, 1])
+    r1, c1 = frame.to_pixels(segments[:, 2], segments[:, 3])
+    length = np.hypot(r1 - r0, c1 - c0)
+    counts = np.ceil(2 * length).astype(int) + 2
+    owner = np.repeat(np.arange(len(segments)), counts)
+    t = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)) / (counts - 1)[owner]
+    rr = r0[owner] + t * (r1 - r0)[owner]
+    cc = c0[owner] + t * (c1 - c0)[owner]
+    mass = (weights * length / (counts - 1))[owner]  # ink per sample: each covers that much length
+    keep = (rr >= 0) & (rr < rows - 1) & (cc >= 0) & (cc < cols - 1)
+    rr, cc, mass = rr[keep], cc[keep], mass[keep]
+    top, left = np.floor(rr).astype(int), np.floor(cc).astype(int)
+    fr, fc = rr - top, cc - left
+    canvas = np.zeros(rows * cols)
+    for dr, dc, share in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+        canvas += np.bincount((top + dr) * cols + left + dc, mass * share, minlength=rows * cols)
+    return canvas.reshape(rows, cols).astype(np.float32)
+
+
+def _lung_markings(rng, frame, lungs):
+    """Vessels fanning from the hila, tapering outwards, plus faint texture.
+
+    Only the lungs' bounding box is blurred: the markings are masked to the
+    lungs anyway.
+    """
+    segments = np.concatenate([_vessel_tree(rng, side) for side in (-1, 1)])
+    level = segments[:, 4].astype(int)
+    trunks = _draw_segments(segments, np.array([1.0, 0.7, 0.0, 0.0])[level], frame)
+    branches = _draw_segments(segments, np.array([0.0, 0.0, 0.6, 0.4])[level], frame)
+    texture = rng.standard_normal((frame.rows, frame.cols), np.float32)
+    rows, cols = np.flatnonzero(lungs.any(axis=1)), np.flatnonzero(lungs.any(axis=0))
+    markings = np.zeros((frame.rows, frame.cols), np.float32)
+    if rows.size:
+        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        # wide trunks near the hila, thin branches further out; multiplying by
+        # sigma keeps the contrast the same at every image size
+        wide, thin = 0.003 * frame.scale, max(0.6, 0.0025 * frame.scale)
+        vessels = 0.5 * wide * ndimage.gaussian_filter(trunks[box], wide)
+        vessels += 0.3 * thin * ndimage.gaussian_filter(branches[box], thin)
+        grain = ndimage.uniform_filter(texture[box], max(3, round(0.016 * frame.scale)))
+        markings[box] = vessels + 0.03 * grain / (grain.std() + 1e-6)
+    return markings
+
+
+def _hila(x, y):
+    """Pulmonary arteries at the lung roots."""
+    return 0.1 * np.exp(-((np.abs(x) - 0.1) ** 2 + 0.4 * (y + 0.05) ** 2) / 0.0016)
+
+
+def _density(frame, a, masks, heart_geometry, rng):
+    """Sum the tissue the beam crosses at each pixel; also return the body mask."""
+    pixel = frame.pixel
+    x, y = frame.coords()
+    soft = _soft_tissue(x, y, a, pixel)
+    body = soft > 0.05
+    density = np.zeros((frame.rows, frame.cols), np.float32)
+    density += 1.05 * soft
+
+    # lungs: air, deepest away from their borders (a blurred mask is cheaper
+    # than a distance transform and also thins the air in narrow apices)
+    size = max(3, round(0.03 * frame.scale)) | 1
+    blurred = ndimage.uniform_filter(masks["lungs"].astype(np.float32), size)
+    air = _smoothstep(2.0 * blurred - 1.0)
+    air *= (0.72 + 0.28 * _smoothstep((y - a["apex_y"]) / 0.22)) * (1.0 - 0.12 * _smoothstep((y - 0.05) / 0.2))
+    density -= a["lung_air"] * air
+
+    density += masks["lungs"] * _lung_markings(rng, frame, masks["lungs"])
+    _add(density, frame, (-0.25, 0.25, -0.2, 0.1), _hila)
+
+    # heart (soft border) and mediastinum
+    def heart(x, y):
+        return 0.1 * np.clip((1.0 - _heart_level(x, y, heart_geometry)) / 0.12, 0.0, 1.0)
+
+    _add(density, frame, _HEART_BOX, heart)
+    _add(density, frame, (-0.06, 0.06, -0.6, 0.6), _spine)
+    _add(density, frame, (-0.12, 0.12, -0.6, -0.06), lambda x, y: _airways(x, y, pixel))
+    _add(density, frame, (-0.47, 0.47, a["apex_y"] - 0.05, a["costophrenic_y"] + 0.05), lambda x, y: _ribs(x, y, a))
+    _add(density, frame, (-0.45, 0.45, -0.45, -0.2), lambda x, y: _clavicles(x, y, a))
+    _add(density, frame, (-0.62, 0.62, -0.4, -0.1), lambda x, y: _humeral_heads(x, y, a))
+    _add(density, frame, (0.1, 0.3, 0.15, 0.35), lambda x, y: _gastric_bubble(x, y, a))
+    return np.clip(density, 0.0, None), body
+
+
+# --------------------------------------------------------------------------
+# burned-in text and the lead marker (on the detector: they do not rotate)
+
+
+@lru_cache(maxsize=1)
+def _font():
+    from PIL import ImageFont
+
+    # Pillow's built-in bitmap font: nothing to download, and unlike the
+    # anti-aliased FreeType default its pixels cannot change between versions.
+    return ImageFont.load_default_imagefont()
+
+
+def _text_bitmap(lines, scale):
+    """Boolean pixels of lines of text in the built-in font, cropped to the ink, scaled up."""
+    from PIL import Image, ImageDraw
+
+    font = _font()
+    height = font.getbbox("Ag")[3]
+    width = max(font.getbbox(line)[2] for line in lines)
+    canvas = Image.new("L", (width, (height + 1) * len(lines)))
+    draw = ImageDraw.Draw(canvas)
+    for i, line in enumerate(lines):
+        draw.text((0, i * (height + 1)), line, fill=255, font=font)
+    ink = np.asarray(canvas) > 0
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return np.repeat(np.repeat(ink, scale, axis=0), scale, axis=1)
+
+
+def _marker_bitmap(letter, style, scale):
+    glyph = _text_bitmap([letter], scale)
+    if style == "plain":
+        return glyph
+    pad, line = 2 * scale, scale
+    boxed = np.pad(glyph, pad + line)
+    boxed[:line] = boxed[-line:] = True
+    boxed[:, :line] = boxed[:, -line:] = True
+    return boxed
+
+
+def _place(bitmap, corners, shape, margin, forbidden, avoid):
+    """Box of the first corner where the bitmap misses ``forbidden`` (and ``avoid``, if any corner can)."""
+    rows, cols = shape
+    h, w = bitmap.shape
+    fits = []
+    for corner in corners:
+        r0 = margin if corner[0] == "t" else rows - margin - h
+        c0 = margin if corner[1] == "l" else cols - margin - w
+        if r0 < 0 or c0 < 0 or r0 + h > rows or c0 + w > cols:
+            continue
+        window = (slice(r0, r0 + h), slice(c0, c0 + w))
+        if not (forbidden[window] & bitmap).any():
+            fits.append(((avoid[window] & bitmap).any(), (r0, c0, r0 + h, c0 + w)))
+    return min(fits, key=lambda fit: fit[0])[1] if fits else None  # min is stable: corner order wins ties
+
+
+def _corner_of(box, shape):
+    return ("t" if box[0] < shape[0] - box[2] else "b") + ("l" if box[1] < shape[1] - box[3] else "r")
+
+
+def _burn_in(text, marker, marker_style, shape, margin, thorax, body):
+    """Put the marker and the text in corners outside the thorax (outside the body if they can)."""
+    unit = min(shape)
+    text_mask = np.zeros(shape, bool)
+    forbidden = ndimage.binary_dilation(thorax, iterations=3)
+    boxes = []
+    # an "L" marker goes on the patient's left, the image right on a PA view;
+    # it never changes sides, even if it has to sit on soft tissue
+    marker_corners = ("tr", "br") if marker == "L" else ("tl", "bl")
+    if marker is not None:
+        bitmap = _marker_bitmap(marker, marker_style, max(1, round(unit / 220)))
+        box = _place(bitmap, marker_corners, shape, margin, forbidden, body)
+        if box is None:
+            raise ValueError(f"marker {marker!r} does not fit outside the thorax; use a larger shape")
+        text_mask[box[0] : box[2], box[1] : box[3]] |= bitmap
+        boxes.append(box)
+    if text is not None:
+        scale = max(1, round(unit / 400))
+        forbidden = forbidden | ndimage.binary_dilation(text_mask, iterations=2 * scale)
+        taken = [_corner_of(box, shape) for box in boxes]
+        corners = [c for c in ("tl", "tr", "bl", "br") if c not in taken] + taken
+        best = None
+        for lines in ([text], text.split()):  # wrap, one word per line, if one line will not fit
+            bitmap = _text_bitmap(lines, scale)
+            box = _place(bitmap, corners, shape, margin, forbidden, body)
+            if box is None:
+                continue
+            clear = not (body[box[0] : box[2], box[1] : box[3]] & bitmap).any()
+            if best is None or (clear and not best[2]):
+                best = (bitmap, box, clear)
+            if clear:
+                break
+        if best is None:
+            raise ValueError(f"text {text!r} does not fit outside the thorax; shorten it or use a larger shape")
+        bitmap, box, _ = best
+        text_mask[box[0] : box[2], box[1] : box[3]] |= bitmap
+        boxes.insert(0, box)
+    return text_mask, boxes
+
+
+# --------------------------------------------------------------------------
+# the public generator
+
+
+def synthetic_radiograph(
+    *,
+    seed=0,
+    shape=(512, 512),
+    ctr=0.45,
+    body_size=1.0,
+    rotation=0.0,
+    exposure=1.0,
+    contrast=1.0,
+    noise=0.02,
+    border=0,
+    text=None,
+    marker="L",
+    marker_style="box",
+    dtype="uint8",
+) -> SyntheticRadiograph:
+    """Draw a synthetic PA chest radiograph with its masks.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds ``numpy.random.default_rng``: the anatomy's small variations,
+        the vessel tree, the texture and the noise. Same arguments, same arrays.
+    shape : (int, int)
+        Rows and columns, each from 64 to 4096.
+    ctr : float in (0.2, 0.9)
+        Target cardiothoracic ratio; the measured ``.ctr`` is within 0.02 of
+        it from 0.35 to 0.7 (above 0.5 reads as cardiomegaly).
+    body_size : float in [0.6, 1.25]
+        Size of the patient relative to the image's shorter side.
+    rotation : float in [-30, 30]
+        Degrees the patient is turned, counter-clockwise as displayed (the
+        convention of ``skimage.transform.rotate``). The masks turn with it.
+    exposure : float in [0.25, 4]
+        A higher exposure gives a darker image.
+    contrast : float in (0, 4]
+        Stretch of the grey levels around mid-grey.
+    noise : float in [0, 0.5]
+        Standard deviation of the quantum noise where the image is brightest,
+        as a fraction of full scale.
+    border : int
+        Width in pixels of a dark collimation border along every edge
+        (at most a quarter of the shorter side).
+    text : str or None
+        Burned-in text (printable ASCII), e.g. ``"DOE^JANE 2019-03-04"``,
+        put in a corner outside the thorax, wrapped if one line will not fit.
+    marker : {"L", "R", None}
+        Lead side marker, in the top corner on that side of the patient.
+    marker_style : {"box", "plain"}
+        The letter in a box, or the letter alone.
+    dtype : {"uint8", "uint16"}
+        ``uint16`` images use 12 bits (0..4095).
+
+    Returns
+    -------
+    SyntheticRadiograph
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument; the message names it.
+
+    Examples
+    --------
+    >>> normal = synthetic_radiograph(seed=1, shape=(128, 128), ctr=0.42)
+    >>> enlarged = synthetic_radiograph(seed=1, shape=(128, 128), ctr=0.62)
+    >>> bool(enlarged.masks["heart"].sum() > normal.masks["heart"].sum())
+    True
+    >>> bool((normal.masks["text"] & normal.masks["thorax"]).any())
+    False
+    """
+    seed = _check_int("seed", seed, 0)
+    rows, cols = _check_shape(shape)
+    ctr = _check_real("ctr", ctr, 0.2, 0.9, low_open=True, high_open=True)
+    body_size = _check_real("body_size", body_size, 0.6, 1.25)
+    rotation = _check_real("rotation", rotation, -30.0, 30.0)
+    exposure = _check_real("exposure", exposure, 0.25, 4.0)
+    contrast = _check_real("contrast", contrast, 0.0, 4.0, low_open=True)
+    noise = _check_real("noise", noise, 0.0, 0.5)
+    border = _check_int("border", border, 0, min(rows, cols) // 4)
+    text = _check_text(text)
+    if marker not in ("L", "R", None):
+        raise ValueError(f"marker must be 'L', 'R' or None, got {marker!r}")
+    if marker_style not in _MARKER_STYLES:
+        raise ValueError(f"marker_style must be one of {_MARKER_STYLES}, got {marker_style!r}")
+    dtype = _check_dtype(dtype)
+
+    rng = np.random.default_rng(seed)
+    anatomy = _draw_anatomy(rng)
+    frame = _Frame(rows, cols, body_size, rotation)
+    x, y = frame.coords()
+    thorax = _thorax_mask(x, y, anatomy)
+    heart_width, heart, heart_extent = _fit_heart(frame, anatomy, thorax, ctr)
+    left, right = _along(_mediastinum_half_widths, y, anatomy)
+    lungs = thorax & ~heart & ((x < -left) | (x > right))
+    masks = {"thorax": thorax, "lungs": lungs, "heart": heart}
+    density, body = _density(frame, anatomy, masks, _heart_geometry(anatomy, heart_width), rng)
+
+    # film response (dense is bright; more exposure is darker), contrast
+    # around mid-grey, then quantum noise, strongest where fewest photons arrive
+    bright = 1.0 - np.exp(-1.4 * density / exposure)
+    bright = 0.5 + contrast * (bright - 0.5)
+    bright += noise * (0.35 + 0.65 * np.clip(bright, 0.0, 1.0)) * rng.standard_normal(bright.shape, np.float32)
+    bright = np.clip(bright, 0.0, 1.0)
+
+    margin = border + max(2, round(min(rows, cols) / 100))
+    text_mask, boxes = _burn_in(text, marker, marker_style, (rows, cols), margin, thorax, body)
+    if border:
+        bright[:border], bright[-border:], bright[:, :border], bright[:, -border:] = 0.03, 0.03, 0.03, 0.03
+    bright[text_mask] = 1.0
+    masks["text"] = text_mask
+
+    image = np.round(bright * _DTYPE_MAX[dtype]).astype(dtype)
+    thorax_extent = _column_extent(thorax)
+    params = {
+        "seed": seed, "shape": (rows, cols), "ctr": ctr, "body_size": body_size, "rotation": rotation,
+        "exposure": exposure, "contrast": contrast, "noise": noise, "border": border, "text": text,
+        "marker": marker, "marker_style": marker_style, "dtype": dtype,
+        "text_boxes": [tuple(int(v) for v in box) for box in boxes],
+        "heart_width_px": heart_extent, "thorax_width_px": thorax_extent,
+        "anatomy": anatomy,
+    }
+    return SyntheticRadiograph(image=image, masks=masks, ctr=heart_extent / thorax_extent, params=params)
+
+
+def pack_masks(masks):
+    """Pack boolean masks into one uint8 image (the course's mask PNG format).
+
+    Bits: 1 thorax, 2 lungs, 4 heart, 8 burned-in text and markers (the
+    bits of :data:`medprep_helpers.data.MASK_BITS`); missing masks stay 0.
+
+    Examples
+    --------
+    >>> packed = pack_masks({"thorax": np.array([[True, True]]), "heart": np.array([[False, True]])})
+    >>> packed.tolist()
+    [[1, 5]]
+    """
+    from medprep_helpers.data import MASK_BITS
+
+    unknown = set(masks) - set(MASK_BITS)
+    if unknown:
+        raise ValueError(f"masks has unknown names {sorted(unknown)}; expected some of {sorted(MASK_BITS)}")
+    shapes = {np.shape(m) for m in masks.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"masks must be 2-D arrays of one shape, got shapes {sorted(shapes)}")
+    packed = np.zeros(next(iter(shapes)), np.uint8)
+    for name, mask in masks.items():
+        packed |= np.where(np.asarray(mask, bool), np.uint8(MASK_BITS[name]), np.uint8(0))
+    return packed
+
+
+# --------------------------------------------------------------------------
+# the cohort: three sites, batch effects and a confounded label
+
+#: How each site acquires its images (the batch effects). ``share`` is the
+#: site's fraction of the cohort; ``border`` a (min, max) width in pixels.
+SITE_PROTOCOLS = {
+    "clinic": {  # outpatient TB screening, first-year radiography students
+        "share": 0.35, "shape": (256, 256), "exposure": 1.35, "contrast": 0.9, "noise": 0.03,
+        "border": (8, 14), "marker_style": "plain", "marker_missing": 0.15, "rotation_sd": 3.0,
+    },
+    "hospital": {  # tertiary inpatient hospital: many portable AP films
+        "share": 0.35, "shape": (288, 320), "exposure": 1.0, "contrast": 1.1, "noise": 0.012,
+        "border": (0, 0), "marker_style": "box", "marker_missing": 0.0, "rotation_sd": 2.0,
+    },
+    "community": {  # community practice that burns the patient's name into the image
+        "share": 0.30, "shape": (272, 272), "exposure": 0.92, "contrast": 1.0, "noise": 0.018,
+        "border": (0, 4), "marker_style": "box", "marker_missing": 0.0, "rotation_sd": 1.5,
+    },
+}
+
+# Who each site sees at full confounding (confounding=1): the lesson's scenario.
+_SITE_CASE_MIX = {
+    "clinic": {"cardiomegaly": 0.02, "age": 30.0, "male": 0.40, "ap": 0.02},
+    "hospital": {"cardiomegaly": 0.85, "age": 70.0, "male": 0.68, "ap": 0.65},
+    "community": {"cardiomegaly": 0.25, "age": 52.0, "male": 0.50, "ap": 0.10},
+}
+
+_FIELD_MM = 400.0  # the shorter image side spans 40 cm at every site
+_SURNAMES = ("DOE", "ROE", "POE", "MOE", "LEE", "FOX", "KAY", "RAY")
+_GIVEN = ("JANE", "JOHN", "ANN", "MAX", "EVA", "SAM", "LIV", "BEN")
+
+
+def _case_mix(confounding):
+    """Per-site probabilities and mean age for a confounding strength in [0, 1].
+
+    At 0 every site has the cohort-wide mix (share-weighted mean of the
+    full-strength mixes); at 1 each site has its own; in between, linear.
+    """
+    shares = {site: SITE_PROTOCOLS[site]["share"] for site in SITE_PROTOCOLS}
+    pooled = {key: sum(shares[s] * _SITE_CASE_MIX[s][key] for s in shares) for key in _SITE_CASE_MIX["clinic"]}
+    return {
+        site: {key: (1 - confounding) * pooled[key] + confounding * mix[key] for key in pooled}
+        for site, mix in _SITE_CASE_MIX.items()
+    }
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def make_cohort(n=240, *, seed=0, confounding=0.8, shape_by_site=None):
+    """A synthetic multi-site cohort: metadata and radiographs.
+
+    Three sites (``clinic``, ``hospital``, ``community``) differ in image
+    size, exposure, contrast, noise, collimation border, marker style and
+    burned-in text (the batch effects), and in whom they see.
+
+    Parameters
+    ----------
+    n : int
+        Number of subjects (at least 3); sites get 35 / 35 / 30 %.
+    seed : int
+        Seeds everything; each subject's image seed is in the ``seed`` column.
+    confounding : float in [0, 1]
+        How strongly site goes with the label and with age, sex and view.
+        0: every site sees the same mix of patients (cardiomegaly rate about
+        0.38, mean age about 51, same sex ratio and AP rate), so the label is
+        independent of site, age and sex. 1: the lesson's scenario in full:
+        the clinic sees young, healthy patients (2 % cardiomegaly, mean age
+        30), the hospital older ones (85 %, mean age 70), more men and mostly
+        AP supine films; within a site, patients with cardiomegaly are also
+        older and more often male. Values in between mix the two linearly;
+        the default 0.8 still leaves some cardiomegaly outside the hospital
+        and some normal hearts inside it.
+    shape_by_site : dict, optional
+        Image shape (rows, cols) per site, overriding :data:`SITE_PROTOCOLS`
+        (e.g. smaller images for quick tests); each side at least 128.
+
+    Returns
+    -------
+    metadata : pandas.DataFrame
+        One row per subject: ``subject_id`` ("sub-0001", ...), ``site``,
+        ``age`` (years), ``sex`` ("F"/"M"), ``view`` ("PA"/"AP"),
+        ``position`` ("erect"/"supine"), ``ctr`` (measured from the masks),
+        ``cardiomegaly`` (``ctr > 0.5``), ``heart_width_px``,
+        ``thorax_width_px``, ``pixel_spacing_mm``, ``study_date``, and every
+        argument given to :func:`synthetic_radiograph` (``seed``, ``rows``,
+        ``cols``, ``target_ctr``, ``body_size``, ``rotation``, ``exposure``,
+        ``contrast``, ``noise``, ``border``, ``marker``, ``marker_style``,
+        ``text``; no marker or text is an empty string).
+    radiographs : list of SyntheticRadiograph
+        In the order of the rows.
+
+    Notes
+    -----
+    CTR follows biology a little: within each class it rises with age, is
+    slightly higher in women and on AP films (magnification). Normal hearts
+    get a CTR of 0.35 to 0.48 and enlarged ones 0.52 to 0.68, so the label
+    never hangs on a pixel of measurement.
+
+    Examples
+    --------
+    >>> small = {site: (128, 128) for site in SITE_PROTOCOLS}
+    >>> meta, images = make_cohort(12, seed=1, shape_by_site=small)
+    >>> len(meta), sorted(meta["site"].unique())
+    (12, ['clinic', 'community', 'hospital'])
+    >>> bool((meta["cardiomegaly"] == (meta["ctr"] > 0.5)).all())
+    True
+    """
+    n = _check_int("n", n, 3, 100_000)
+    seed = _check_int("seed", seed, 0)
+    confounding = _check_real("confounding", confounding, 0.0, 1.0)
+    shapes = {site: protocol["shape"] for site, protocol in SITE_PROTOCOLS.items()}
+    if shape_by_site is not None:
+        if not isinstance(shape_by_site, dict):
+            raise TypeError(f"shape_by_site must be a dict of site -> (rows, cols), got {type(shape_by_site).__name__}")
+        for site, shape in shape_by_site.items():
+            if site not in SITE_PROTOCOLS:
+                raise ValueError(f"shape_by_site has unknown site {site!r}; sites are {sorted(SITE_PROTOCOLS)}")
+            rows, cols = _check_shape(shape, f"shape_by_site[{site!r}]")
+            if min(rows, cols) < 128:
+                raise ValueError(f"shape_by_site[{site!r}] must be at least 128 x 128, got {shape!r}")
+            shapes[site] = (rows, cols)
+
+    rng = np.random.default_rng(seed)
+    mix = _case_mix(confounding)
+    counts = {site: int(round(p["share"] * n)) for site, p in SITE_PROTOCOLS.items()}
+    counts["community"] = n - counts["clinic"] - counts["hospital"]
+    sites = rng.permutation(np.repeat(list(counts), list(counts.values())))
+
+    rows, radiographs = [], []
+    for number, site in enumerate(sites, start=1):
+        protocol, case = SITE_PROTOCOLS[site], mix[site]
+        diseased = rng.random() < case["cardiomegaly"]
+        # within a site, cardiomegaly patients are older and more often male (as confounding grows)
+        tilt = 1.0 if diseased else -1.0
+        age = int(np.clip(round(rng.normal(case["age"] + confounding * 6.0 * tilt, 12.0)), 18, 95))
+        male = rng.random() < np.clip(case["male"] + confounding * 0.08 * tilt, 0.0, 1.0)
+        view = "AP" if rng.random() < case["ap"] else "PA"
+        position = "supine" if view == "AP" and rng.random() < 0.75 else "erect"
+        # CTR: age and sex shift it within each class (real biology), AP magnifies the heart
+        z = 0.06 * (age - 50) + (0.0 if male else 0.4) + rng.normal(0.0, 0.8)
+        ap = view == "AP"
+        target = 0.52 + 0.14 * _sigmoid(z) + 0.02 * ap if diseased else 0.35 + 0.115 * _sigmoid(z) + 0.015 * ap
+        body_size = float(np.clip(rng.normal(0.98 if male else 0.93, 0.025) + 0.02 * ap, 0.86, 1.05))
+        border_low, border_high = protocol["border"]
+        marker = None if rng.random() < protocol["marker_missing"] else "L"
+        date = datetime.date(2016, 1, 1) + datetime.timedelta(days=int(rng.integers(0, 8 * 365)))
+        if site == "community":
+            text = f"{rng.choice(_SURNAMES)}^{rng.choice(_GIVEN)} {date.isoformat()}"
+        elif site == "hospital" and view == "AP":
+            text = "PORTABLE"
+        else:
+            text = None
+        kwargs = {
+            "seed": int(rng.integers(0, 2**31 - 1)),
+            "shape": shapes[site],
+            "ctr": round(float(target), 4),
+            "body_size": round(body_size, 4),
+            "rotation": round(float(np.clip(rng.normal(0.0, protocol["rotation_sd"]), -8, 8)), 2),
+            "exposure": round(float(protocol["exposure"] * np.exp(rng.normal(0.0, 0.07))), 4),
+            "contrast": round(float(protocol["contrast"] * np.exp(rng.normal(0.0, 0.05))), 4),
+            "noise": round(float(protocol["noise"] * rng.uniform(0.85, 1.15)), 5),
+            "border": int(rng.integers(border_low, border_high + 1)),
+            "text": text,
+            "marker": marker,
+            "marker_style": protocol["marker_style"],
+            "dtype": "uint8",
+        }
+        cxr = synthetic_radiograph(**kwargs)
+        radiographs.append(cxr)
+        rows.append({
+            "subject_id": f"sub-{number:04d}",
+            "site": str(site),
+            "age": age,
+            "sex": "M" if male else "F",
+            "view": view,
+            "position": position,
+            "ctr": round(cxr.ctr, 6),
+            "cardiomegaly": bool(cxr.ctr > 0.5),
+            "heart_width_px": cxr.params["heart_width_px"],
+            "thorax_width_px": cxr.params["thorax_width_px"],
+            "pixel_spacing_mm": round(_FIELD_MM / min(kwargs["shape"]), 4),
+            "study_date": date.isoformat(),
+            "seed": kwargs["seed"],
+            "rows": kwargs["shape"][0],
+            "cols": kwargs["shape"][1],
+            "target_ctr": kwargs["ctr"],
+            **{k: kwargs[k] for k in ("body_size", "rotation", "exposure", "contrast", "noise", "border")},
+            "marker": marker or "",
+            "marker_style": kwargs["marker_style"],
+            "text": text or "",
+        })
+    return pd.DataFrame(rows), radiographs
+
+
+# --------------------------------------------------------------------------
+# the course data
+
+#: The lesson's three example radiographs: arguments to synthetic_radiograph
+#: and how each is stored (the storage differences are part of the lesson).
+COURSE_EXAMPLES = {
+    "normal_rotated": {
+        "stored_as": "8-bit grey PNG",
+        "args": {"seed": 11, "shape": (560, 480), "ctr": 0.44, "rotation": 3.0, "noise": 0.015,
+                 "text": "DOE^JANE 2019-03-04", "marker": "L", "marker_style": "box", "dtype": "uint8"},
+    },
+    "cardiomegaly": {
+        "stored_as": "RGBA PNG, as screenshot exports often are",
+        "args": {"seed": 12, "shape": (620, 700), "ctr": 0.6, "body_size": 0.95, "noise": 0.015, "exposure": 1.1,
+                 "text": "ROE^JOHN 2020-11-17", "marker": "L", "marker_style": "plain", "dtype": "uint8"},
+    },
+    "normal_2": {
+        "stored_as": "16-bit grey PNG (12 bits used)",
+        "args": {"seed": 13, "shape": (512, 512), "ctr": 0.43, "rotation": -1.0, "noise": 0.012,
+                 "text": "POE^ANN 2018-06-30", "marker": "L", "marker_style": "box", "dtype": "uint16"},
+    },
+}
+COHORT_SIZE, COHORT_SEED, COHORT_CONFOUNDING = 240, 2024, 0.8
+
+
+def _write_png(path, array):
+    from PIL import Image
+
+    # Pillow writes uint8 grey/RGBA and uint16 grey ("I;16") losslessly
+    Image.fromarray(array).save(path, compress_level=6)
+
+
+def write_course_data(directory):
+    """Write the course's synthetic data under ``directory``.
+
+    Layout: ``examples/{normal_rotated,cardiomegaly,normal_2}.png`` with
+    ``<name>_masks.png`` and ``examples/examples.csv``; ``cohort/metadata.csv``,
+    ``cohort/images/<subject_id>.png`` and ``cohort/masks/<subject_id>.png``
+    for :data:`COHORT_SIZE` subjects. Mask PNGs are bit-packed
+    (:func:`pack_masks`). Writing again gives identical pixel arrays.
+    Only ``python -m medprep_helpers.data --generate`` should point this at
+    the course's ``data/`` folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every file written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:  # doctest: +SKIP
+    ...     written = write_course_data(folder)
+    """
+    if not isinstance(directory, (str, Path)):
+        raise TypeError(f"directory must be a str or pathlib.Path, got {type(directory).__name__}")
+    root = Path(directory)
+    examples, images, masks = root / "examples", root / "cohort" / "images", root / "cohort" / "masks"
+    for folder in (examples, images, masks):
+        folder.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    rows = []
+    for name, spec in COURSE_EXAMPLES.items():
+        cxr = synthetic_radiograph(**spec["args"])
+        image = cxr.image
+        if name == "cardiomegaly":
+            image = np.dstack([image, image, image, np.full_like(image, 255)])
+        _write_png(examples / f"{name}.png", image)
+        _write_png(examples / f"{name}_masks.png", pack_masks(cxr.masks))
+        written += [examples / f"{name}.png", examples / f"{name}_masks.png"]
+        args = cxr.params
+        rows.append({
+            "name": name, "image_file": f"{name}.png", "mask_file": f"{name}_masks.png",
+            "stored_as": spec["stored_as"], "rows": image.shape[0], "cols": image.shape[1],
+            "channels": 1 if image.ndim == 2 else image.shape[2], "dtype": image.dtype.name,
+            "ctr": round(cxr.ctr, 6), "cardiomegaly": bool(cxr.ctr > 0.5),
+            "heart_width_px": args["heart_width_px"], "thorax_width_px": args["thorax_width_px"],
+            "pixel_spacing_mm": round(_FIELD_MM / min(image.shape[:2]), 4),
+            **{k: args[k] for k in ("seed", "rotation", "body_size", "exposure", "noise")},
+            "text": args["text"] or "", "marker": args["marker"] or "",
+        })
+    pd.DataFrame(rows).to_csv(examples / "examples.csv", index=False)
+    written.append(examples / "examples.csv")
+
+    metadata, radiographs = make_cohort(COHORT_SIZE, seed=COHORT_SEED, confounding=COHORT_CONFOUNDING)
+    metadata["image_file"] = [f"images/{sid}.png" for sid in metadata["subject_id"]]
+    metadata["mask_file"] = [f"masks/{sid}.png" for sid in metadata["subject_id"]]
+    for subject_id, cxr in zip(metadata["subject_id"], radiographs):
+        _write_png(images / f"{subject_id}.png", cxr.image)
+        _write_png(masks / f"{subject_id}.png", pack_masks(cxr.masks))
+        written += [images / f"{subject_id}.png", masks / f"{subject_id}.png"]
+    metadata.to_csv(root / "cohort" / "metadata.csv", index=False)
+    written.append(root / "cohort" / "metadata.csv")
+    return written
