@@ -44,6 +44,10 @@ class NotImplementedYet(CheckFailed, NotImplementedError):
 
 def _short(value: Any, width: int = 300) -> str:
     """A one-glance text form of a value for a feedback message."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return f"{value:.6g}"
     if isinstance(value, np.ndarray):
         if value.size > 12:
             text = f"array of shape {value.shape}, dtype {value.dtype}"

@@ -271,17 +271,18 @@ def dicom_path(name: str = "RG1_UNCR.dcm") -> Path:
     return Path(path)
 
 
-def dicom_to_display(dataset) -> np.ndarray:
+def dicom_to_display(dataset, pixels: np.ndarray | None = None) -> np.ndarray:
     """Turn a DICOM dataset's pixels into a display-ready float image in [0, 1].
 
     Applies, in order, the modality LUT (rescale slope and intercept), the
     VOI LUT or window (WindowCenter/WindowWidth), and for ``MONOCHROME1``
     the inversion that makes low values bright, so that lungs look dark on a
-    radiograph with ``cmap="gray"``.
+    radiograph with ``cmap="gray"``. ``pixels`` replaces the dataset's own
+    pixel array (e.g. a downsampled copy); the header still drives the LUTs.
     """
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    pixels = dataset.pixel_array
+    pixels = dataset.pixel_array if pixels is None else pixels
     values = apply_modality_lut(pixels, dataset)
     if "WindowCenter" in dataset or "VOILUTSequence" in dataset:
         values = apply_voi_lut(values, dataset)
@@ -306,8 +307,9 @@ def load_real_radiograph(max_size: int | None = None) -> tuple[np.ndarray, objec
     Parameters
     ----------
     max_size : int, optional
-        Downscale (anti-aliased) so that the longer side is at most this
-        many pixels; handy for quick figures. ``None`` keeps 1955 x 1841.
+        Downscale by an integer factor (block means, so no aliasing) until
+        the longer side is at most this many pixels; handy for quick
+        figures. ``None`` keeps 1955 x 1841.
 
     Returns
     -------
@@ -325,14 +327,16 @@ def load_real_radiograph(max_size: int | None = None) -> tuple[np.ndarray, objec
     if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 8):
         raise ValueError(f"max_size must be an integer >= 8 or None, got {max_size!r}")
     dataset = load_dicom("RG1_UNCR.dcm")
-    image = dicom_to_display(dataset)
-    if max_size is not None and max(image.shape) > max_size:
-        from skimage.transform import resize
+    pixels = dataset.pixel_array
+    if max_size is not None and max(pixels.shape) > max_size:
+        from skimage.transform import downscale_local_mean
 
-        factor = max_size / max(image.shape)
-        shape = tuple(max(1, int(round(s * factor))) for s in image.shape)
-        image = resize(image, shape, anti_aliasing=True)
-    return image, dataset
+        # Block means are ~10x faster than an anti-aliased resize, and the
+        # window and inversion applied afterwards are (piecewise) linear.
+        factor = -(-max(pixels.shape) // max_size)
+        rows, cols = (n - n % factor for n in pixels.shape)  # whole blocks only: no zero padding at the edge
+        pixels = downscale_local_mean(pixels[:rows, :cols], (factor, factor))
+    return dicom_to_display(dataset, pixels), dataset
 
 
 def _generate() -> None:
