@@ -234,24 +234,27 @@ def load_cohort() -> pd.DataFrame:
     return _cohort_metadata().copy()
 
 
-def _subject_row(subject_id: str) -> pd.Series:
+@lru_cache(maxsize=1)
+def _files_by_subject() -> dict[str, tuple[str, str]]:
     meta = _cohort_metadata()
-    rows = meta[meta["subject_id"] == subject_id]
-    if rows.empty:
-        raise ValueError(f"subject_id {subject_id!r} is not in the cohort (e.g. {meta['subject_id'].iloc[0]!r})")
-    return rows.iloc[0]
+    return dict(zip(meta["subject_id"], zip(meta["image_file"], meta["mask_file"])))
+
+
+def _subject_files(subject_id: str) -> tuple[str, str]:
+    files = _files_by_subject()
+    if subject_id not in files:
+        raise ValueError(f"subject_id {subject_id!r} is not in the cohort (e.g. {next(iter(files))!r})")
+    return files[subject_id]
 
 
 def load_cohort_image(subject_id: str) -> np.ndarray:
     """Load one cohort radiograph (2-D uint8) by its subject id."""
-    row = _subject_row(subject_id)
-    return read_png(data_dir() / "cohort" / row["image_file"])
+    return read_png(data_dir() / "cohort" / _subject_files(subject_id)[0])
 
 
 def load_cohort_masks(subject_id: str) -> dict[str, np.ndarray]:
     """Load one cohort subject's masks: ``thorax``, ``lungs``, ``heart``, ``text``."""
-    row = _subject_row(subject_id)
-    return decode_masks(read_png(data_dir() / "cohort" / row["mask_file"]))
+    return decode_masks(read_png(data_dir() / "cohort" / _subject_files(subject_id)[1]))
 
 
 def dicom_path(name: str = "RG1_UNCR.dcm") -> Path:
