@@ -332,13 +332,13 @@ def load_real_radiograph(max_size: int | None = None) -> tuple[np.ndarray, objec
     dataset = load_dicom("RG1_UNCR.dcm")
     pixels = dataset.pixel_array
     if max_size is not None and max(pixels.shape) > max_size:
-        from skimage.transform import downscale_local_mean
-
-        # Block means are ~10x faster than an anti-aliased resize, and the
-        # window and inversion applied afterwards are (piecewise) linear.
+        # Block means (what skimage.transform.downscale_local_mean computes, in
+        # one numpy reshape) are ~10x faster than an anti-aliased resize, and
+        # the window and inversion applied afterwards are (piecewise) linear.
         factor = -(-max(pixels.shape) // max_size)
-        rows, cols = (n - n % factor for n in pixels.shape)  # whole blocks only: no zero padding at the edge
-        pixels = downscale_local_mean(pixels[:rows, :cols], (factor, factor))
+        rows, cols = (n // factor for n in pixels.shape)  # whole blocks only: no zero padding at the edge
+        blocks = pixels[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
+        pixels = blocks.mean(axis=(1, 3))
     return dicom_to_display(dataset, pixels), dataset
 
 
