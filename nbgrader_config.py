@@ -3,6 +3,7 @@
 Instructor versions (with solutions and hidden tests) live in ``solutions/``;
 ``nbgrader generate_assignment`` writes the student versions to ``notebooks/``.
 Each lesson is one assignment: ``solutions/<lesson>/<lesson>.ipynb``.
+The README's "For instructors" section walks through the whole grading workflow.
 """
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
@@ -10,23 +11,48 @@ c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 c.CourseDirectory.course_id = "medprep"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
-c.CourseDirectory.db_assignments = [
-    {"name": "01_know_your_data"},
-    {"name": "02_augment"},
-    {"name": "03_features"},
-    {"name": "04_harmonize"},
-]
 
 # Student stubs: what replaces the code between BEGIN/END SOLUTION.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Grading must finish even when an answer loops forever or floods the output:
-# a cell that runs longer than this is interrupted, its tests fail, the rest is graded.
+# Grading must finish, and give every submission the marks it deserves, whatever an answer does
+# (medprep_helpers/grading.py explains each step):
+# - a cell that runs longer than the timeout is interrupted: its tests fail, the rest is graded;
+# - a kernel that dies (os._exit, a crash) or ignores the interrupt: the tests above keep
+#   their marks, every test below scores zero (plain nbgrader fails the whole submission);
+# - every notebook runs on its own fresh copy of the verified course data (MEDPREP_DATA), so an
+#   answer that deletes data files cannot hurt the submissions graded after it; damage to the
+#   real data/ folder is logged as an error naming the files;
+# - huge outputs are cut (LimitOutput: lines; CapOutputs: characters, and images over 1 MB).
 c.Execute.timeout = 30
 c.Execute.interrupt_on_timeout = True
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 100
+c.CapOutputs.max_image_bytes = 1_000_000
+c.CapOutputs.max_text_chars = 20_000
+c.Autograde.autograde_preprocessors = [
+    "medprep_helpers.grading.SafeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "medprep_helpers.grading.CapOutputs",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
-# A test cell deleted by a learner is put back from the gradebook and run as released.
+# An edited test cell is replaced by the original; a deleted one is put back and run as released.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "medprep_helpers.grading.OverwriteLockedCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.OverwriteCells.add_missing_cells = True
+
+# Without JupyterHub, `nbgrader zip_collect <lesson>` reads the files in downloaded/<lesson>/archive/
+# (or zip files of them) named <student>_<lesson>.ipynb, e.g. ada_01_know_your_data.ipynb.
+c.ZipCollectApp.collector_plugin = "nbgrader.plugins.FileNameCollectorPlugin"
+c.FileNameCollectorPlugin.named_regexp = r".*[/\\](?P<student_id>[^/\\]+?)_(?P<file_id>\d\d_\w+\.ipynb)$"
