@@ -7,13 +7,16 @@ into the repository (no gradebook.db, no submitted/ folders).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 NOTEBOOKS = ROOT / "notebooks"
+SUBMISSIONS = ROOT / "tests" / "submissions"
 
 
 def lessons() -> list[str]:
@@ -37,22 +40,42 @@ def nbgrader_meta(cell: dict) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-def copy_course(destination: Path) -> Path:
-    """Copy what nbgrader needs (config, solutions, notebooks) into ``destination``."""
+def copy_course(destination: Path, with_data: bool = False) -> Path:
+    """Copy what nbgrader needs (config, solutions, notebooks) into ``destination``.
+
+    ``with_data`` also copies ``data/``: grading then runs with ``MEDPREP_DATA`` pointing
+    at the copy (see :func:`course_data`), so no submission can reach the repository's data.
+    """
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "nbgrader_config.py", destination / "nbgrader_config.py")
-    for folder in ("solutions", "notebooks"):
+    for folder in ("solutions", "notebooks") + (("data",) if with_data else ()):
         if (ROOT / folder).exists():
             shutil.copytree(ROOT / folder, destination / folder, dirs_exist_ok=True)
     return destination
 
 
-def nbgrader_api(course_root: Path):
-    """An ``NbGraderAPI`` configured from the course's ``nbgrader_config.py``."""
+@contextmanager
+def course_data(folder: Path):
+    """Point ``MEDPREP_DATA`` (and so ``medprep_helpers.data.data_dir``) at ``folder`` for a while."""
+    old = os.environ.get("MEDPREP_DATA")
+    os.environ["MEDPREP_DATA"] = str(folder)
+    try:
+        yield Path(folder)
+    finally:
+        if old is None:
+            os.environ.pop("MEDPREP_DATA", None)
+        else:
+            os.environ["MEDPREP_DATA"] = old
+
+
+def nbgrader_api(course_root: Path, overrides: dict | None = None):
+    """An ``NbGraderAPI`` configured from the course's ``nbgrader_config.py`` (plus ``overrides``)."""
     from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+    config.merge(Config(overrides or {}))
     config.CourseDirectory.root = str(course_root)
     return NbGraderAPI(config=config)
 
@@ -65,35 +88,99 @@ def generate(course_root: Path, lesson: str) -> Path:
     return course_root / "notebooks" / lesson / f"{lesson}.ipynb"
 
 
-@dataclass
-class AutogradeResult:
-    auto_score: float
-    auto_max: float
-    failed_cells: list[str]
-    log: str
+def submit(course_root: Path, lesson: str, notebooks: dict[str, Path]) -> None:
+    """Put each student's notebook where nbgrader looks: ``submitted/<student>/<lesson>/<lesson>.ipynb``."""
+    for student, notebook in notebooks.items():
+        folder = course_root / "submitted" / student / lesson
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(notebook, folder / f"{lesson}.ipynb")
 
 
-def autograde(course_root: Path, lesson: str, student: str, notebook: Path) -> AutogradeResult:
-    """Submit ``notebook`` as ``student``'s work on ``lesson``, autograde it, read the scores."""
+def sample_submissions(lesson: str) -> dict[str, Path]:
+    """The committed sample submissions of ``lesson``, by student (see make_submissions.py)."""
+    return {p.parents[1].name: p for p in sorted(SUBMISSIONS.glob(f"*/{lesson}/{lesson}.ipynb"))}
+
+
+def notebook_grades(course_root: Path, lesson: str) -> dict[str, dict[str, dict]]:
+    """``{student: {grade_id: {"auto", "manual", "score", "max"}}}`` from the course's gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out = {}
+    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gradebook:
+        for student in gradebook.students:
+            try:
+                record = gradebook.find_submission_notebook(lesson, lesson, student.id)
+            except MissingEntry:
+                continue
+            out[student.id] = {
+                g.name: {"auto": g.auto_score, "manual": g.manual_score, "score": g.score, "max": g.max_score}
+                for g in record.grades
+            }
+    return out
+
+
+def set_manual_grade(course_root: Path, lesson: str, student: str, grade_id: str, score: float) -> None:
+    """What an instructor does in formgrader: give a written answer its points."""
     from nbgrader.api import Gradebook
 
-    submitted = course_root / "submitted" / student / lesson
-    submitted.mkdir(parents=True, exist_ok=True)
-    shutil.copy(notebook, submitted / f"{lesson}.ipynb")
-    api = nbgrader_api(course_root)
     with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gradebook:
-        known = {a.name for a in gradebook.assignments}
-        if not any(s.id == student for s in gradebook.students):
-            gradebook.add_student(student)
-    if lesson not in known:
-        generate(course_root, lesson)  # records the assignment and its grade cells in the gradebook
-    result = api.autograde(lesson, student, force=True, create=True)
-    if not result["success"]:
-        raise RuntimeError(f"autograde failed:\n{result['log']}\n{result.get('error')}")
+        grade = gradebook.find_grade(grade_id, lesson, lesson, student)
+        grade.manual_score = score
+        gradebook.db.commit()
+
+
+def export_grades(course_root: Path, destination: Path) -> Path:
+    """What ``nbgrader export`` does: one CSV row per student and lesson."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
     with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gradebook:
-        notebook_record = gradebook.find_submission_notebook(lesson, lesson, student)
-        grades = [g for g in notebook_record.grades if g.auto_score is not None]
-        auto_score = sum(g.auto_score for g in grades)
-        auto_max = sum(g.max_score for g in grades)
-        failed = [g.name for g in grades if g.auto_score < g.max_score]
-    return AutogradeResult(auto_score, auto_max, failed, result["log"])
+        CsvExportPlugin(to=str(destination)).export(gradebook)
+    return destination
+
+
+#: Per-cell time limit while grading the samples (the course config says 30 s): the sample with an
+#: endless loop pays it twice, in its test cell and in a later cell that calls the same function.
+SAMPLE_TIMEOUT = 10
+
+
+def instructor_workflow(
+    course_root: Path,
+    lesson: str,
+    notebooks: dict[str, Path],
+    manual_scores: dict[str, dict[str, float]],
+    timeout: int | None = SAMPLE_TIMEOUT,
+) -> dict:
+    """Everything an instructor does for one lesson, in a course copy made by ``copy_course(..., with_data=True)``.
+
+    Collect (copy into ``submitted/``), autograde every student in one nbgrader call, grade the
+    written answers by hand (``manual_scores``, as formgrader would), generate feedback, export
+    grades. Returns a JSON-friendly record: grades after autograding (``auto``) and at the end
+    (``final``), the logs, the feedback files, the grades CSV and the data checksum problems.
+    """
+    from medprep_helpers.data import verify_manifest
+
+    submit(course_root, lesson, notebooks)
+    generate(course_root, lesson)  # records the lesson and its grade cells in the gradebook
+    api = nbgrader_api(course_root, {"Execute": {"timeout": timeout}} if timeout else None)
+    with course_data(course_root / "data"):
+        graded = api.autograde(lesson, "*", force=True, create=True)
+    if not graded["success"]:
+        raise RuntimeError(f"nbgrader autograde {lesson} failed:\n{graded['log']}\n{graded.get('error')}")
+    auto = notebook_grades(course_root, lesson)
+    for student, scores in manual_scores.items():
+        for grade_id, score in scores.items():
+            set_manual_grade(course_root, lesson, student, grade_id, score)
+    feedback = api.generate_feedback(lesson)
+    if not feedback["success"]:
+        raise RuntimeError(f"nbgrader generate_feedback {lesson} failed:\n{feedback['log']}\n{feedback.get('error')}")
+    return {
+        "lesson": lesson,
+        "course": str(course_root),
+        "auto": auto,
+        "final": notebook_grades(course_root, lesson),
+        "autograde_log": graded["log"],
+        "feedback": {s: str(course_root / "feedback" / s / lesson / f"{lesson}.html") for s in notebooks},
+        "grades_csv": str(export_grades(course_root, course_root / "grades.csv")),
+        "data_problems": verify_manifest(course_root / "data"),
+    }
