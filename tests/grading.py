@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +141,38 @@ def export_grades(course_root: Path, destination: Path) -> Path:
     return destination
 
 
+def autograde_class(course_root: Path, lesson: str, students: list[str], timeout: int | None = None, processes: int = 2) -> str:
+    """Autograde ``students`` with ``processes`` nbgrader processes on disjoint students; return the logs.
+
+    One group is graded in this process (``NbGraderAPI``), the others by ``nbgrader autograde``
+    command lines running meanwhile: a notebook's kernel leaves a core partly idle (start-up,
+    messaging), and a second grader fills it. ``MEDPREP_DATA`` points at the course's ``data/``.
+    """
+    students = sorted(students)
+    groups = [g for g in (students[i::processes] for i in range(processes)) if g]
+    options = {"Execute": {"timeout": timeout}} if timeout else {}
+
+    def others(group):
+        return ",".join(s for s in students if s not in group)
+
+    with course_data(course_root / "data"):
+        command = [sys.executable, "-m", "nbgrader", "autograde", lesson, "--force"]
+        command += [f"--Execute.timeout={timeout}"] if timeout else []
+        background = [
+            subprocess.Popen(
+                command + [f"--CourseDirectory.student_id_exclude={others(group)}"],
+                cwd=course_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for group in groups[1:]
+        ]
+        api = nbgrader_api(course_root, {**options, "CourseDirectory": {"student_id_exclude": others(groups[0])}})
+        here = api.autograde(lesson, "*", force=True, create=True)
+        logs = [here["log"] + (here.get("error") or "")] + [p.communicate()[0] for p in background]
+    if not here["success"] or any(p.returncode for p in background):
+        raise RuntimeError(f"nbgrader autograde {lesson} failed:\n" + "\n".join(logs))
+    return "\n".join(logs)
+
+
 #: Per-cell time limit while grading the samples (the course config says 30 s): the sample with an
 #: endless loop pays it twice, in its test cell and in a later cell that calls the same function.
 SAMPLE_TIMEOUT = 10
@@ -153,7 +187,7 @@ def instructor_workflow(
 ) -> dict:
     """Everything an instructor does for one lesson, in a course copy made by ``copy_course(..., with_data=True)``.
 
-    Collect (copy into ``submitted/``), autograde every student in one nbgrader call, grade the
+    Collect (copy into ``submitted/``), autograde every student (two nbgrader processes), grade the
     written answers by hand (``manual_scores``, as formgrader would), generate feedback, export
     grades. Returns a JSON-friendly record: grades after autograding (``auto``) and at the end
     (``final``), the logs, the feedback files, the grades CSV and the data checksum problems.
@@ -162,16 +196,12 @@ def instructor_workflow(
 
     submit(course_root, lesson, notebooks)
     generate(course_root, lesson)  # records the lesson and its grade cells in the gradebook
-    api = nbgrader_api(course_root, {"Execute": {"timeout": timeout}} if timeout else None)
-    with course_data(course_root / "data"):
-        graded = api.autograde(lesson, "*", force=True, create=True)
-    if not graded["success"]:
-        raise RuntimeError(f"nbgrader autograde {lesson} failed:\n{graded['log']}\n{graded.get('error')}")
+    log = autograde_class(course_root, lesson, list(notebooks), timeout)
     auto = notebook_grades(course_root, lesson)
     for student, scores in manual_scores.items():
         for grade_id, score in scores.items():
             set_manual_grade(course_root, lesson, student, grade_id, score)
-    feedback = api.generate_feedback(lesson)
+    feedback = nbgrader_api(course_root).generate_feedback(lesson)
     if not feedback["success"]:
         raise RuntimeError(f"nbgrader generate_feedback {lesson} failed:\n{feedback['log']}\n{feedback.get('error')}")
     return {
@@ -179,7 +209,7 @@ def instructor_workflow(
         "course": str(course_root),
         "auto": auto,
         "final": notebook_grades(course_root, lesson),
-        "autograde_log": graded["log"],
+        "autograde_log": log,
         "feedback": {s: str(course_root / "feedback" / s / lesson / f"{lesson}.html") for s in notebooks},
         "grades_csv": str(export_grades(course_root, course_root / "grades.csv")),
         "data_problems": verify_manifest(course_root / "data"),

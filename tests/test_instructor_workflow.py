@@ -1,4 +1,4 @@
-"""The instructor workflow of the README, on the committed sample submissions.
+"""The instructor workflow of the README, on the sample submissions (tests/make_submissions.py).
 
 For each lesson, ``instructor_run`` (conftest.py) does what the README tells an instructor to
 do, in a temporary copy of the course: collect the submissions into ``submitted/``, autograde
