@@ -40,6 +40,7 @@ Examples
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -47,9 +48,16 @@ import scipy.linalg
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["ComBat", "combat"]
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """One threadpool controller per process: building one scans every loaded library."""
+    return ThreadpoolController()
+
 
 #: Convergence threshold of the parametric EB iteration (neuroCombat's ``it_sol``).
 EB_TOLERANCE = 1e-4
@@ -242,7 +250,7 @@ class ComBat(BaseEstimator):
 
         # Single-threaded BLAS: the products below have a handful of rows or columns, too few to gain
         # from threads, and on a busy machine OpenBLAS's waiting threads made them ten times slower.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             grand_mean, var_pooled, betas, gamma_hat, site_sum_squares = _standardisation(
                 values, site_codes, counts, cov_matrix, ref, sites, columns
             )
@@ -311,7 +319,7 @@ class ComBat(BaseEstimator):
         cov_matrix = _encode_covariates(cov_frame[list(self.covariate_levels_)], self.covariate_levels_)[0]
 
         # ((x - biology) / sqrt(var_pooled) - gamma*) / sqrt(delta*) * sqrt(var_pooled) + biology, in place.
-        with threadpool_limits(limits=1, user_api="blas"):  # a thin product: see fit
+        with _blas_controller().limit(limits=1, user_api="blas"):  # a thin product: see fit
             biology = cov_matrix @ self.covariate_betas_.to_numpy()
         biology += self.grand_mean_.to_numpy()
         scale = np.sqrt(self.var_pooled_.to_numpy())
