@@ -1,0 +1,166 @@
+"""Benchmark: autograding a class against running the same notebooks plainly.
+
+A class of N students (default 30) hands in every lesson; student i hands in the
+``correct``, ``partial`` or ``blank`` sample of tests/make_submissions.py (in turn).
+The class is graded with the course's nbgrader_config.py (SafeExecute with its data copy,
+CapOutputs, ...) in a temporary copy of the course:
+
+- with two nbgrader processes on disjoint students (both cores), the whole class;
+- with one process, the first few students, to show the overhead per notebook.
+
+Seconds per notebook are compared with a plain execution (nbclient, errors allowed, as
+nbgrader runs them) of the same notebooks as nbgrader runs them (the hidden tests put
+back into the test cells), one after the other. Goal: grading at
+most 1.5 times the plain execution. The grades are checked too: the correct samples get
+full marks and the blank ones zero.
+
+Run from the repository root::
+
+    python -m bench.bench_grading --students 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import make_submissions  # noqa: E402
+from grading import (  # noqa: E402
+    autograde_class,
+    copy_course,
+    generate,
+    load_json,
+    nbgrader_meta,
+    notebook_grades,
+    solution_path,
+    submit,
+)
+
+from bench.bench_notebooks import run_notebook  # noqa: E402
+
+KINDS = ("correct", "partial", "blank")
+GOAL = 1.5
+
+
+def class_of(students: int) -> dict[str, str]:
+    """``{student id: sample kind}``: s01 correct, s02 partial, s03 blank, s04 correct, ..."""
+    return {f"s{i + 1:02d}": KINDS[i % len(KINDS)] for i in range(students)}
+
+
+def as_graded(notebook: dict, lesson: str) -> dict:
+    """What nbgrader executes: the submission with every test cell as in the solution (hidden tests included)."""
+    tests = {
+        nbgrader_meta(c)["grade_id"]: c["source"]
+        for c in load_json(solution_path(lesson))["cells"]
+        if c["cell_type"] == "code" and nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
+    }
+    graded = json.loads(json.dumps(notebook))
+    for cell in graded["cells"]:
+        if nbgrader_meta(cell).get("grade_id") in tests:
+            cell["source"] = tests[nbgrader_meta(cell)["grade_id"]]
+    return graded
+
+
+def write_samples(folder: Path) -> dict[tuple[str, str], tuple[Path, Path]]:
+    """``{(lesson, kind): (submission, the same as graded)}``, as make_submissions.py builds the samples now."""
+    files, _ = make_submissions.build()
+    samples = {}
+    for path, text in files.items():
+        kind, lesson = path.parts[-3], path.parts[-2]
+        if path.suffix == ".ipynb" and kind in KINDS:
+            copy = folder / kind / lesson / path.name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(text)
+            graded = copy.with_name(f"{lesson}_as_graded.ipynb")
+            graded.write_text(json.dumps(as_graded(json.loads(text), lesson)))
+            samples[lesson, kind] = (copy, graded)
+    return samples
+
+
+def measure(students: int = 30, single: int = 4) -> dict:
+    """Plain and graded seconds per notebook, per lesson."""
+    work = Path(tempfile.mkdtemp(prefix="medprep-bench-grading-"))
+    try:
+        return _measure(work, students, single)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: Path, students: int, single: int) -> dict:
+    samples = write_samples(work / "samples")
+    lessons = sorted({lesson for lesson, _ in samples})
+    classroom = class_of(students)
+    plain = {key: run_notebook(graded, graded.parent, allow_errors=True) for key, (_, graded) in samples.items()}
+    rows = {}
+    for processes, size in ((2, students), (1, min(single, students))):
+        course = copy_course(work / f"course-{processes}", with_data=True)
+        group = dict(list(classroom.items())[:size])
+        for lesson in lessons:
+            submit(course, lesson, {s: samples[lesson, kind][0] for s, kind in group.items()})
+            generate(course, lesson)
+            start = time.perf_counter()
+            autograde_class(course, lesson, list(group), processes=processes)
+            seconds = time.perf_counter() - start
+            grades = notebook_grades(course, lesson)
+            row = rows.setdefault(lesson, {"plain": statistics.mean(plain[lesson, k] for k in group.values())})
+            row[processes] = seconds / size
+            row["as expected"] = row.get("as expected", True) and _as_expected(grades, group)
+    return {"students": students, "single": min(single, students), "rows": rows}
+
+
+def _as_expected(grades: dict, group: dict[str, str]) -> bool:
+    """Correct samples get every automatic mark, blank ones none."""
+    for student, kind in group.items():
+        auto = [g for g in grades[student].values() if g["auto"] is not None]
+        if kind == "correct" and any(g["auto"] != g["max"] for g in auto):
+            return False
+        if kind == "blank" and any(g["auto"] != 0 for g in auto):
+            return False
+    return True
+
+
+def table(result: dict) -> str:
+    n, k = result["students"], result["single"]
+    lines = [
+        f"| lesson | plain run (hidden tests included) s/notebook | 1 process, {k} students: s/notebook | ratio | "
+        f"2 processes, {n} students: s/notebook | ratio (goal ≤ {GOAL}) | grades as expected |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    total = {"plain": 0.0, 1: 0.0, 2: 0.0}
+    for lesson, row in result["rows"].items():
+        lines.append(
+            f"| {lesson} | {row['plain']:.1f} | {row[1]:.1f} | {row[1] / row['plain']:.2f} | {row[2]:.1f} | "
+            f"**{row[2] / row['plain']:.2f}** | {'yes' if row['as expected'] else 'NO'} |"
+        )
+        for key in total:
+            total[key] += row[key]
+    lines.append(
+        f"| **whole course** | {total['plain']:.1f} | {total[1]:.1f} | {total[1] / total['plain']:.2f} | {total[2]:.1f} | "
+        f"**{total[2] / total['plain']:.2f}** | |"
+    )
+    lines.append("")
+    lines.append(f"A class of {n} grades in about {total[2] * n / 60:.1f} min on this machine with two processes.")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=30, help="class size (default 30)")
+    parser.add_argument("--single", type=int, default=4, help="students graded with one process (default 4)")
+    args = parser.parse_args(argv)
+    text = table(measure(args.students, args.single))
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
