@@ -6,7 +6,13 @@ Each lesson is one assignment: ``solutions/<lesson>/<lesson>.ipynb``.
 The README's "For instructors" section walks through the whole grading workflow.
 """
 
+import warnings
+
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+# nbgrader 0.9.6's own gradebook code triggers SQLAlchemy "Object of type <Submitted...> not in
+# session" warnings for every submission: nothing an instructor can act on.
+warnings.filterwarnings("ignore", message=r"Object of type <Submitted", module=r"nbgrader\.api")
 
 c.CourseDirectory.course_id = "medprep"
 c.CourseDirectory.source_directory = "solutions"
