@@ -91,7 +91,14 @@ def show_images(
             ax.set_axis_off()
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    if axis_off:
+        # Fixed spacing: without tick labels there is nothing for tight_layout to
+        # measure, and it costs ~0.3 s per figure (the inline backend trims the margins).
+        title_room = 0.35 / (size * nrows + (0.4 if suptitle else 0))
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - title_room * (2 if suptitle else 1),
+                            wspace=0.04, hspace=0.12 * 3.2 / size + 0.1)
+    else:
+        fig.tight_layout()
     return fig
 
 
