@@ -8,10 +8,11 @@
     a private snapshot whose checksums were verified when grading started, so an answer
     that deletes or overwrites data files harms only its own copy; afterwards it checks
     the real data folder and logs an error naming every changed file;
-  * when the kernel dies (``os._exit``, a crash, the out-of-memory killer) or no longer
-    answers after a cell was interrupted at the time limit, it stops there and marks that
-    cell and every code cell below it with an error, so their tests score zero and the
-    tests above keep their marks (nbgrader itself gives up on the whole submission);
+  * when the kernel dies (``os._exit``, a crash, the out-of-memory killer) or does not go
+    idle within ``Execute.iopub_timeout`` (4 s) after a cell was interrupted at the time
+    limit (an answer that ignores interrupts), it stops there and marks that cell and every
+    code cell below it with an error, so their tests score zero and the tests above keep
+    their marks (nbgrader itself gives up on the whole submission in both cases);
   * stops storing a cell's output beyond ``max_cell_output_bytes`` while it runs, so an
     answer that prints in an endless loop cannot fill the grader's memory.
 
