@@ -86,18 +86,19 @@ def write_samples(folder: Path) -> dict[tuple[str, str], tuple[Path, Path]]:
     return samples
 
 
-def measure(students: int = 30, single: int = 4) -> dict:
-    """Plain and graded seconds per notebook, per lesson."""
+def measure(students: int = 30, single: int = 4, lessons: list[str] | None = None) -> dict:
+    """Plain and graded seconds per notebook, per lesson (default: every lesson)."""
     work = Path(tempfile.mkdtemp(prefix="medprep-bench-grading-"))
     try:
-        return _measure(work, students, single)
+        return _measure(work, students, single, lessons)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _measure(work: Path, students: int, single: int) -> dict:
+def _measure(work: Path, students: int, single: int, lessons: list[str] | None) -> dict:
     samples = write_samples(work / "samples")
-    lessons = sorted({lesson for lesson, _ in samples})
+    lessons = sorted(lessons or {lesson for lesson, _ in samples})
+    samples = {key: paths for key, paths in samples.items() if key[0] in lessons}
     classroom = class_of(students)
     plain = {key: run_notebook(graded, graded.parent, allow_errors=True) for key, (_, graded) in samples.items()}
     rows = {}
@@ -156,8 +157,9 @@ def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30, help="class size (default 30)")
     parser.add_argument("--single", type=int, default=4, help="students graded with one process (default 4)")
+    parser.add_argument("--lessons", nargs="+", default=None, help="only these lessons")
     args = parser.parse_args(argv)
-    text = table(measure(args.students, args.single))
+    text = table(measure(args.students, args.single, args.lessons))
     print(text)
     return text
 
