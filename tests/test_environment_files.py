@@ -12,14 +12,24 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pyproject_requirements() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    entries = project["dependencies"] + project["optional-dependencies"]["dev"]
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _parse(entries: list[str]) -> dict[str, str]:
+    """``{normalised name: bounds}``, leaving out the project's own extras (``medprep[instructor]``)."""
     found = {}
     for entry in entries:
-        match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", entry)
-        found[_normalise(match.group(1))] = match.group(2).replace(" ", "")
+        match = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*(.*)$", entry)
+        if _normalise(match.group(1)) != _project()["name"]:
+            found[_normalise(match.group(1))] = match.group(3).replace(" ", "")
     return found
+
+
+def pyproject_requirements() -> dict[str, str]:
+    """Every package of the core dependencies and of every extra (environment.yml installs them all)."""
+    project = _project()
+    return _parse(project["dependencies"] + sum(project["optional-dependencies"].values(), []))
 
 
 def environment_requirements() -> dict[str, str]:
@@ -45,3 +55,13 @@ def test_environment_installs_the_course_itself():
     text = (ROOT / "environment.yml").read_text()
     assert "- -e ." in text, "environment.yml must pip-install the course package (- -e .)"
     assert "python>=3.11" in text
+
+
+def test_learner_install_leaves_out_the_instructor_and_test_tools():
+    """The learner wheel installs the core dependencies only: no grading or test tooling in them."""
+    project = _project()
+    core = _parse(project["dependencies"])
+    tooling = _parse(project["optional-dependencies"]["instructor"]) | _parse(project["optional-dependencies"]["dev"])
+    assert "nbgrader" in tooling and "pytest" in tooling
+    assert not set(core) & set(tooling), f"instructor/test tools among the learner's dependencies: {set(core) & set(tooling)}"
+    assert "medprep[instructor]" in project["optional-dependencies"]["dev"], "dev must include the instructor extra"
