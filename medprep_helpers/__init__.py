@@ -9,7 +9,14 @@ One module per concern:
 - :mod:`medprep_helpers.radiomics`: IBSI-compliant intensity, histogram and GLCM features
 - :mod:`medprep_helpers.harmonize`: ComBat harmonization of derived features
 - :mod:`medprep_helpers.checks`: feedback for the exercises' test cells
-- :mod:`medprep_helpers.check`: the environment check (``python -m medprep_helpers.check``)
+- :mod:`medprep_helpers.check`: the environment check (``medprep check``, ``python -m medprep_helpers.check``)
+- :mod:`medprep_helpers.cli`: the learner's ``medprep`` command (``start``, ``check``, ``submit``)
 """
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+# The single source of the version is pyproject.toml; the notebooks' stamp and `medprep check` read it here.
+try:
+    __version__ = _metadata.version("medprep")
+except _metadata.PackageNotFoundError:  # imported from a folder without installing (no version known)
+    __version__ = "unknown"

@@ -9,8 +9,15 @@ The course uses two kinds of data, both available offline:
   committed under ``data/`` and verified by ``data/MANIFEST.sha256``.
 
 Notebooks find everything through this module, never through relative
-paths, so they run unchanged from ``notebooks/``, ``solutions/`` and
-nbgrader's ``submitted/`` and ``autograded/`` folders.
+paths, so they run unchanged from ``notebooks/``, ``solutions/``,
+nbgrader's ``submitted/`` and ``autograded/`` folders, and a learner's
+``medprep start`` folder.
+
+Where the course files come from (:func:`data_dir`, :func:`notebooks_dir`):
+the repository's ``data/`` and ``notebooks/`` in a clone (the editable
+install of instructors and authors), else the copies that the learner
+wheel carries inside this package (``medprep_helpers/course/``), found
+through :mod:`importlib.resources`.
 
 Regenerate the committed data (the only command that writes into ``data/``)::
 
@@ -24,6 +31,7 @@ import hashlib
 import os
 import sys
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +40,10 @@ import pandas as pd
 __all__ = [
     "EXAMPLE_NAMES",
     "MASK_BITS",
+    "checkout_root",
     "data_dir",
+    "notebooks_dir",
+    "lessons",
     "verify_manifest",
     "write_manifest",
     "read_png",
@@ -64,12 +75,41 @@ _DICOM_FILES = {
 }
 
 
+def checkout_root() -> Path | None:
+    """The repository folder when this package runs from a clone (editable install), else ``None``.
+
+    A clone has ``pyproject.toml`` beside the package; an installed wheel
+    sits in ``site-packages``, which has none.
+
+    Examples
+    --------
+    >>> root = checkout_root()
+    >>> root is None or (root / "pyproject.toml").is_file()
+    True
+    """
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def _course_folder(name: str) -> Path:
+    """``data`` or ``notebooks``: the clone's top-level folder, else the copy inside the installed package."""
+    root = checkout_root()
+    if root is not None:
+        return root / name
+    packaged = resources.files(__package__).joinpath("course", name)
+    if not isinstance(packaged, Path):  # e.g. a zipped install: the helpers need real files
+        raise FileNotFoundError(
+            f"the course's {name} is inside {packaged}, not in a folder: install the medprep wheel with pip."
+        )
+    return packaged
+
+
 def data_dir() -> Path:
     """The folder that holds the course data.
 
-    ``MEDPREP_DATA`` overrides it (instructors grading on a copy use this);
-    otherwise it is the ``data/`` folder beside the installed package, which
-    is the repository's ``data/`` for the editable install the README uses.
+    ``MEDPREP_DATA`` overrides it (instructors grade every notebook on a
+    fresh copy this way); otherwise it is the repository's ``data/`` in a
+    clone, or the data installed with the learner package.
 
     Examples
     --------
@@ -77,13 +117,42 @@ def data_dir() -> Path:
     True
     """
     override = os.environ.get("MEDPREP_DATA")
-    folder = Path(override) if override else Path(__file__).resolve().parents[1] / "data"
+    folder = Path(override) if override else _course_folder("data")
     if not folder.is_dir():
+        where = "MEDPREP_DATA names" if override else "the course package should hold"
         raise FileNotFoundError(
-            f"course data folder not found: {folder}. Install the course with "
-            "`pip install -e .` from a clone of the repository, or set MEDPREP_DATA."
+            f"course data folder not found: {folder} ({where} it). Reinstall the course package "
+            "(instructors: `pip install -e .` in the repository), or set MEDPREP_DATA to the data folder."
         )
     return folder
+
+
+def notebooks_dir() -> Path:
+    """The folder of the student notebooks, ``<lesson>/<lesson>.ipynb``.
+
+    The repository's ``notebooks/`` in a clone, else the copies installed
+    with the learner package (what ``medprep start`` copies for a learner).
+
+    Examples
+    --------
+    >>> (notebooks_dir() / "01_know_your_data" / "01_know_your_data.ipynb").is_file()
+    True
+    """
+    folder = _course_folder("notebooks")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"student notebooks not found: {folder}. Reinstall the course package.")
+    return folder
+
+
+def lessons() -> list[str]:
+    """The lessons, in course order: each has ``<lesson>/<lesson>.ipynb`` in :func:`notebooks_dir`.
+
+    Examples
+    --------
+    >>> lessons()[0]
+    '01_know_your_data'
+    """
+    return sorted(p.parent.name for p in notebooks_dir().glob("*/*.ipynb") if p.stem == p.parent.name)
 
 
 def _sha256(path: Path) -> str:
@@ -345,7 +414,9 @@ def load_real_radiograph(max_size: int | None = None) -> tuple[np.ndarray, objec
 def _generate() -> None:
     from medprep_helpers.phantom import write_course_data
 
-    folder = Path(__file__).resolve().parents[1] / "data"
+    if checkout_root() is None:
+        raise SystemExit("--generate writes the repository's data/: run it in a clone of the course repository.")
+    folder = checkout_root() / "data"
     folder.mkdir(exist_ok=True)
     written = write_course_data(folder)
     manifest = write_manifest(folder)
