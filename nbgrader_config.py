@@ -22,41 +22,44 @@ c.CourseDirectory.release_directory = "notebooks"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Grading must finish, and give every submission the marks it deserves, whatever an answer does
-# (medprep_helpers/grading.py explains each step):
-# - a cell that runs longer than the timeout is interrupted: its tests fail, the rest is graded;
-# - a kernel that dies (os._exit, a crash) or ignores the interrupt: the tests above keep
-#   their marks, every test below scores zero (plain nbgrader fails the whole submission);
-# - every notebook runs on its own fresh copy of the verified course data (MEDPREP_DATA), so an
-#   answer that deletes data files cannot hurt the submissions graded after it; damage to the
-#   real data/ folder is logged as an error naming the files;
-# - huge outputs are cut (LimitOutput: lines; CapOutputs: characters, and images over 1 MB).
-c.Execute.timeout = 30
+# Grading that a learner's code can neither fool nor harm (medprep_grader/, instructor-only):
+# - every locked cell comes back whole from the released notebook; only answers come from the submission;
+# - the notebook runs in a bubblewrap sandbox (no course folder, no network, its own HOME, limits on CPU,
+#   memory, processes and file size) on a fresh verified copy of the data; grading refuses to run
+#   without the sandbox unless --SandboxedExecute.unsafe_no_sandbox=True is given (a warning is logged);
+# - the check cells are judged by the grader, outside the kernel: it calls the learner's functions on
+#   the visible cases and on hidden cases drawn from the course secret (MEDPREP_GRADING_SECRET or
+#   ~/.config/medprep/grading-secret) and writes the verdict as the cell's output;
+# - outputs are reduced to inert text and images, capped per cell; learner markdown is sanitized.
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # medprep_grader lives beside this file
+
+c.Execute.timeout = 30  # per cell, within SandboxedExecute.submission_timeout for the whole submission
 c.Execute.interrupt_on_timeout = True
+c.SandboxedExecute.submission_timeout = 120
+c.SandboxedExecute.call_timeout = 20
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 100
-c.CapOutputs.max_image_bytes = 1_000_000
-c.CapOutputs.max_text_chars = 20_000
 c.Autograde.autograde_preprocessors = [
-    "medprep_helpers.grading.SafeExecute",
+    "medprep_grader.preprocessors.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "medprep_helpers.grading.CapOutputs",
+    "medprep_grader.preprocessors.SanitizeOutputs",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-
-# An edited test cell is replaced by the original; a deleted one is put back and run as released.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec",
-    "medprep_helpers.grading.OverwriteLockedCells",
+    "medprep_grader.preprocessors.RestoreFromRelease",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.OverwriteCells.add_missing_cells = True
+# Feedback and formgrader pages: sanitize HTML of markdown and outputs again when rendering.
+c.HTMLExporter.sanitize_html = True
 
 # Without JupyterHub, `nbgrader zip_collect <lesson>` reads the files in downloaded/<lesson>/archive/
 # (or zip files of them) named <student>_<lesson>.ipynb, e.g. ada_01_know_your_data.ipynb.

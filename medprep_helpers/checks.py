@@ -1,20 +1,28 @@
-"""Feedback that teaches: the checking layer behind the exercises' test cells.
+"""Feedback that teaches: the checking layer behind the exercises' one-line check cells.
 
-Every visible test cell in the course builds one :class:`Checker` for the
-function it tests, runs a few focused checks (one concept each), and ends
-with :meth:`Checker.done`. A failed check raises :class:`CheckFailed`, whose
-message says what was expected, what was found, and a hint; a finished
-checker prints that the *visible* checks passed, because hidden checks may
-still run when the notebook is graded.
+In a lesson notebook each graded exercise is followed by one line::
 
-The same cells work with nbgrader (a raised exception means zero points for
-that cell) and for self-paced learners who simply run the notebook.
+    check("label_rate_by", label_rate_by)      # a function exercise
+    check("most_associated")                   # an answer stored in a variable
+
+:func:`check` runs the exercise's *visible* checks (small cases stated in the task text, in
+:mod:`medprep_helpers.exercises`) against the learner's function and either prints how many
+passed or stops with a :class:`CheckFailed` whose message says what was checked, what was
+expected, what was found and a hint. In IPython the message is shown first and alone: no
+frames of this module, and for an answer that crashed, only the learner's own failing line.
+
+Every value a learner's function returns is passed through :func:`medprep_helpers.wire.to_plain`
+first, the same plain-data round trip the grader uses, so a result type the grader would
+reject (a ``float`` subclass, an object array...) is reported here in the same words.
+
+Grading does not trust anything that runs in the learner's kernel, this module included:
+``medprep_grader`` calls the learner's functions from outside, on hidden inputs, and runs the
+same :class:`Checker` methods in its own process on the plain values it receives.
 
 Examples
 --------
->>> check = Checker("double")
->>> found = check.call(lambda x: 2 * x, 3)
->>> check.close(found, 6, concept="2 * 3")
+>>> check = Checker("double", LocalRunner(lambda x: 2 * x))
+>>> check.close(check.call(3), 6, concept="2 * 3")
 >>> check.done()
 double: 1 visible check passed. Hidden checks may still run when the notebook is graded.
 """
@@ -22,12 +30,24 @@ double: 1 visible check passed. Hidden checks may still run when the notebook is
 from __future__ import annotations
 
 import copy
+import os
+import sys
+import tempfile
 import textwrap
+import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["CheckFailed", "NotImplementedYet", "Checker"]
+from . import wire
+
+__all__ = [
+    "CheckFailed", "NotImplementedYet", "Checker", "LocalRunner", "check", "learner_frame", "same_value",
+    "respond_to_grader", "raise_crash", "raise_modified",
+]
+
+_NOT_GIVEN = object()
 
 
 class CheckFailed(AssertionError):
@@ -37,8 +57,8 @@ class CheckFailed(AssertionError):
 class NotImplementedYet(CheckFailed, NotImplementedError):
     """The learner's function still raises ``NotImplementedError``.
 
-    It is both a :class:`CheckFailed` (a friendly message) and a
-    ``NotImplementedError`` (what an untouched exercise is expected to raise).
+    It is both a :class:`CheckFailed` (a friendly message) and a ``NotImplementedError`` (what an
+    untouched exercise is expected to raise).
     """
 
 
@@ -57,25 +77,153 @@ def _short(value: Any, width: int = 300) -> str:
                     text += f", values {finite.min():.4g}..{finite.max():.4g}"
             return text
         text = np.array2string(value, precision=4, separator=", ")
+    elif isinstance(value, wire.Unsupported):
+        text = f"a {value.type_name}"
     else:
         text = repr(value)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _unsupported_in(value: Any, depth: int = 0) -> wire.Unsupported | None:
+    """The first value of an unsupported type inside a decoded result, if any."""
+    if type(value) is wire.Unsupported:
+        return value
+    if depth < wire.MAX_DEPTH and type(value) in (list, tuple):
+        return next(filter(None, (_unsupported_in(v, depth + 1) for v in value)), None)
+    if depth < wire.MAX_DEPTH and type(value) is dict:
+        return next(filter(None, (_unsupported_in(v, depth + 1) for v in value.values())), None)
+    return None
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two plain values (as :mod:`~medprep_helpers.wire` decodes them) are equal.
+
+    Arrays compare by dtype, shape and values (NaN equal to NaN); pandas objects with ``equals``.
+
+    Examples
+    --------
+    >>> same_value([np.array([1.0, np.nan])], [np.array([1.0, np.nan])])
+    True
+    """
+    if type(a) is not type(b):
+        return False
+    if type(a) in (tuple, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if type(a) is np.ndarray:
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    if hasattr(a, "equals"):  # pandas Series / DataFrame
+        return bool(a.equals(b))
+    if isinstance(a, float) and np.isnan(a):
+        return bool(np.isnan(b))
+    return bool(a == b)
+
+
+def learner_frame(error: BaseException) -> str:
+    """Where a learner's code failed: the innermost frame outside this package and the libraries.
+
+    Returns an empty string when every frame belongs to a library (the error came from a
+    library called with bad arguments: its message is what the learner needs).
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    libraries = {os.path.abspath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not os.path.abspath(frame.filename).startswith(package)
+        and not any(os.path.abspath(frame.filename).startswith(lib) for lib in libraries)
+    ]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    where = "your function" if frame.name in ("<module>", "<lambda>") else f"{frame.name}()"
+    return f"{where}, line {frame.lineno}: {(frame.line or '').strip()}"
+
+
+class LocalRunner:
+    """Calls a learner's function (or reads an answer value) in this process, for visible checks.
+
+    Parameters
+    ----------
+    target : callable or object
+        The learner's function, or the value of an answer variable.
+    """
+
+    def __init__(self, target: Any):
+        self.target = target
+        self._folder: Path | None = None
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+        if not callable(self.target):
+            raise CheckFailed(
+                f"{name}: not a function\n  expected: a function defined with def {name}(...)\n"
+                f"  found:    {_short(self.target)}"
+            )
+        originals = copy.deepcopy((args, kwargs))
+        try:
+            result = self.target(*args, **kwargs)
+        except NotImplementedError:
+            raise NotImplementedYet(
+                f"{name}: not implemented yet\n"
+                "  hint:     Replace the line `raise NotImplementedError()` with your code."
+            ) from None
+        except Exception as error:  # noqa: BLE001 - any crash becomes feedback
+            raise_crash(name, f"{type(error).__name__}: {error}", learner_frame(error))
+        if not same_value(wire.to_plain(originals), wire.to_plain((args, kwargs))):
+            raise_modified(name)
+        return wire.to_plain(result)
+
+    def value(self, name: str) -> Any:
+        return wire.to_plain(self.target)
+
+    def scratch_path(self, filename: str) -> Path:
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="medprep-check-"))
+        return self._folder / filename
+
+
+def raise_crash(name: str, error_text: str, where: str) -> None:
+    """Raise the feedback for a learner function that raised an exception."""
+    lines = [f"{name}: your function raised an error", f"  error:    {error_text[:500]}"]
+    if where:
+        lines.append(f"  in:       {where[:300]}")
+    lines.append("  hint:     Call your function on the example in the task and read the full error there.")
+    raise CheckFailed("\n".join(lines))
+
+
+def raise_modified(name: str) -> None:
+    """Raise the feedback for a learner function that changed its input in place."""
+    raise CheckFailed(
+        f"{name}: inputs must not be modified\n"
+        "  expected: the input unchanged after the call\n"
+        "  found:    the input was changed in place\n"
+        "  hint:     Work on a copy (e.g. `image = image.copy()` or `df = df.copy()`) "
+        "or use functions that return new objects."
+    )
+
+
 class Checker:
-    """Runs the checks of one exercise function and reports them.
+    """Runs the checks of one exercise and reports them.
 
     Parameters
     ----------
     function_name : str
-        The name of the learner's function; every message starts with it.
+        The exercise's name (the learner's function or answer variable); every message starts with it.
+    runner : object, optional
+        What :meth:`call`, :meth:`value` and :meth:`scratch_path` go through: a :class:`LocalRunner`
+        in the learner's notebook, the grader's remote runner when grading.
+    kind : str
+        ``"visible"`` or ``"hidden"``: only used in the summary line.
     """
 
-    def __init__(self, function_name: str):
+    def __init__(self, function_name: str, runner: Any = None, kind: str = "visible"):
         if not isinstance(function_name, str) or not function_name:
             raise TypeError("function_name must be a non-empty string")
         self.function_name = function_name
+        self.runner = runner
+        self.kind = kind
         self.passed = 0
 
     # -- the one primitive every check goes through -------------------------
@@ -87,7 +235,7 @@ class Checker:
             f"  found:    {found if isinstance(found, str) else _short(found)}",
         ]
         if hint:
-            wrapped = textwrap.fill(hint, width=88, subsequent_indent=" " * 10)
+            wrapped = textwrap.fill(hint, width=88, subsequent_indent=" " * 12)
             lines.append(f"  hint:     {wrapped}")
         raise CheckFailed("\n".join(lines))
 
@@ -97,40 +245,40 @@ class Checker:
             self.fail(concept, expected, found, hint)
         self.passed += 1
 
-    # -- calling the learner's code ----------------------------------------
-    def call(self, function: Callable, *args: Any, **kwargs: Any) -> Any:
-        """Call the learner's function, turning crashes into feedback.
+    # -- the learner's answer -------------------------------------------------
+    def _runner(self):
+        if self.runner is None:
+            raise TypeError("this Checker has no runner: pass runner=LocalRunner(function)")
+        return self.runner
 
-        The arguments are deep-copied first and compared afterwards, so a
-        function that modifies its input in place fails with a message that
-        says so.
+    def _plain(self, value: Any, what: str) -> Any:
+        odd = _unsupported_in(value)
+        if odd is not None:
+            self.fail(
+                f"type of the {what}",
+                "plain Python or numpy/pandas values (float, int, str, bool, list, tuple, dict, ndarray, Series, "
+                "DataFrame, Path)",
+                f"a {odd.type_name}",
+                "Return the value itself, e.g. float(x), a plain numpy array or pandas object, not an object of "
+                "your own class or a subclass.",
+            )
+        return value
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the learner's function on these arguments and return its result as plain data.
+
+        A crash, ``NotImplementedError`` or an argument changed in place raise :class:`CheckFailed`
+        with a message that says so.
         """
-        originals = copy.deepcopy((args, kwargs))
-        try:
-            result = function(*args, **kwargs)
-        except NotImplementedError:
-            raise NotImplementedYet(
-                f"{self.function_name}: not implemented yet\n"
-                "  hint:     Replace the line `raise NotImplementedError()` with your code."
-            ) from None
-        except CheckFailed:
-            raise
-        except Exception as error:  # noqa: BLE001 - any crash becomes feedback
-            self.fail(
-                "the function raised an error",
-                "a result",
-                f"{type(error).__name__}: {error}",
-                "Run your function on the example above and read the traceback.",
-            )
-        if not _same(originals, (args, kwargs)):
-            self.fail(
-                "inputs must not be modified",
-                "the input unchanged after the call",
-                "the input was changed in place",
-                "Work on a copy (e.g. `image = image.copy()` or `df = df.copy()`) "
-                "or use functions that return new objects.",
-            )
-        return result
+        return self._plain(self._runner().call(self.function_name, args, kwargs), "result")
+
+    def value(self) -> Any:
+        """The learner's answer variable, as plain data."""
+        return self._plain(self._runner().value(self.function_name), "answer")
+
+    def scratch_path(self, filename: str) -> Path:
+        """A path in a folder where the learner's function may write a file (new for each checker)."""
+        return self._runner().scratch_path(filename)
 
     # -- common checks --------------------------------------------------------
     def type_is(self, value: Any, expected_type: type | tuple, concept: str = "type of the result", hint: str = "") -> None:
@@ -140,7 +288,8 @@ class Checker:
             if isinstance(expected_type, tuple)
             else expected_type.__name__
         )
-        self.that(isinstance(value, expected_type), concept, names, type(value).__name__, hint)
+        found = value.type_name if isinstance(value, wire.Unsupported) else type(value).__name__
+        self.that(isinstance(value, expected_type), concept, names, found, hint)
 
     def shape_is(self, array: Any, shape: tuple, concept: str = "shape of the result", hint: str = "") -> None:
         """Check the shape of an array-like."""
@@ -167,34 +316,126 @@ class Checker:
         ok = np.allclose(found_arr, expected_arr, rtol=rtol, atol=atol, equal_nan=True)
         self.that(ok, concept, expected, found, hint)
 
-    def done(self, kind: str = "visible") -> None:
-        """Print the summary line: how many checks of this kind passed."""
+    def done(self) -> None:
+        """Print the summary line: how many checks passed."""
         noun = "check" if self.passed == 1 else "checks"
-        if kind == "visible":
+        if self.kind == "visible":
             print(
                 f"{self.function_name}: {self.passed} visible {noun} passed. "
                 "Hidden checks may still run when the notebook is graded."
             )
         else:
-            print(f"{self.function_name}: {self.passed} {kind} {noun} passed.")
+            print(f"{self.function_name}: {self.passed} {self.kind} {noun} passed.")
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Whether two (nested) arguments are equal, for the in-place-modification check."""
-    if isinstance(a, (tuple, list)):
-        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+def check(name: str, answer: Any = _NOT_GIVEN) -> None:
+    """Run the visible checks of exercise ``name`` on the learner's answer.
+
+    Parameters
+    ----------
+    name : str
+        The exercise's name, as in its task (``"label_rate_by"``).
+    answer : callable or object, optional
+        The learner's function or answer value. Omitted: the variable called ``name`` in the
+        notebook (for answers stored in a variable, which may not exist yet).
+
+    Raises
+    ------
+    CheckFailed
+        With a message that says what was expected, what was found and a hint.
+
+    Examples
+    --------
+    >>> check("no_such_exercise", print)
+    Traceback (most recent call last):
+    ...
+    ValueError: name must be one of the course's exercises, got 'no_such_exercise'
+    """
+    from . import exercises
+
+    exercise = exercises.get(name)
+    if answer is _NOT_GIVEN:
+        namespace = _notebook_namespace()
+        if name not in namespace:
+            raise CheckFailed(
+                f"{name}: not answered yet\n"
+                f"  expected: a variable called {name}\n"
+                "  found:    no such variable\n"
+                "  hint:     Run the answer cell above (replace `raise NotImplementedError()` with your answer)."
+            )
+        answer = namespace[name]
+    checker = Checker(name, LocalRunner(answer))
+    exercise.visible(checker)
+    checker.done()
+
+
+REPLY_MIME = "application/vnd.medprep.reply+json"
+
+
+def respond_to_grader(namespace: dict, request: str) -> None:
+    """Answer one request of the grader, in the learner's kernel: call a function or read a variable.
+
+    The grader sends ``{"nonce", "name", "mode": "call"|"value", "args", "kwargs"}`` (arguments in
+    the :mod:`~medprep_helpers.wire` format) and reads the reply from a display message of type
+    ``REPLY_MIME``. Nothing here is trusted by the grader: it decodes the reply strictly and judges
+    the plain values in its own process.
+    """
+    import json
+
+    message = json.loads(request)
+    reply = {"nonce": message["nonce"]}
+    name = message["name"]
     try:
-        import pandas as pd
+        if name not in namespace:
+            reply["status"] = "missing"
+        elif message["mode"] == "value":
+            reply.update(status="ok", result=wire.encode(namespace[name]))
+        elif not callable(namespace[name]):
+            reply.update(status="not_callable", found=_short(namespace[name]))
+        else:
+            args, kwargs = wire.decode(message["args"]), wire.decode(message["kwargs"])
+            try:
+                result = namespace[name](*args, **kwargs)
+            except NotImplementedError:
+                reply["status"] = "not_implemented"
+            except BaseException as error:  # noqa: BLE001 - SystemExit too: any crash is feedback
+                reply.update(status="error", error=f"{type(error).__name__}: {error}"[:500],
+                             where=learner_frame(error))
+            else:
+                reply.update(status="ok", result=wire.encode(result), inputs_after=wire.encode([list(args), kwargs]))
+    except Exception as error:  # noqa: BLE001 - report, never raise into the kernel's reply
+        reply.update(status="responder_error", error=f"{type(error).__name__}: {error}"[:500])
+    from IPython.display import display
 
-        if isinstance(a, (pd.DataFrame, pd.Series)):
-            return isinstance(b, type(a)) and a.equals(b)
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pass
-    if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    display({REPLY_MIME: reply}, raw=True)
+
+
+def _notebook_namespace() -> dict:
     try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001 - uncomparable leaves are treated as unchanged
-        return True
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython comes with JupyterLab
+        shell = None
+    return shell.user_ns if shell is not None else vars(sys.modules["__main__"])
+
+
+def _show_message_only(shell, etype, value, tb, tb_offset=None):
+    """IPython handler for CheckFailed: the message alone, no frames of the checking layer."""
+    red, reset = "\x1b[1;31m", "\x1b[0m"
+    title = "Not implemented yet" if isinstance(value, NotImplementedYet) else "Check failed"
+    return [f"{red}{title}{reset}\n{value}"]
+
+
+def _install_display() -> None:
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover
+        return
+    if shell is not None:
+        shell.set_custom_exc((CheckFailed,), _show_message_only)
+
+
+_install_display()
