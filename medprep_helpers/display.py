@@ -11,10 +11,63 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["show_images", "overlay_masks", "MASK_COLOURS"]
+__all__ = ["show", "show_images", "overlay_masks", "MASK_COLOURS"]
 
 #: Colours used for mask outlines, one per mask name.
 MASK_COLOURS = {"thorax": "tab:orange", "lungs": "tab:cyan", "heart": "tab:red", "text": "yellow"}
+
+
+_GENERIC_ALT = {"figure", "image", "plot", "chart", "graph", "picture", "img", "fig"}
+
+
+def show(fig, alt: str) -> None:
+    """Display a matplotlib figure in the notebook with alternative text, then close it.
+
+    Screen readers, JupyterLab and the HTML export read the text from the output's metadata
+    (``{"image/png": {"alt": ...}}``): say what the figure shows and what to notice in it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    alt : str
+        A specific description (at least a few words; not just "figure" or "image").
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> show(fig, alt="figure")
+    Traceback (most recent call last):
+    ...
+    ValueError: alt must describe what the figure shows (a few words, not a generic word), got 'figure'
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    if not isinstance(alt, str):
+        raise TypeError(f"alt must be a str, got {type(alt).__name__}")
+    text = " ".join(alt.split())
+    if len(text.split()) < 3 or text.lower().strip(".") in _GENERIC_ALT:
+        raise ValueError(f"alt must describe what the figure shows (a few words, not a generic word), got {alt!r}")
+    import matplotlib.pyplot as plt
+
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython comes with JupyterLab
+        shell = None
+    if shell is not None:
+        import base64
+
+        from IPython.core.pylabtools import print_figure
+
+        # The PNG the inline backend would show (same tight bounding box), with the alt text attached.
+        png = base64.b64encode(print_figure(fig, "png", bbox_inches="tight")).decode("ascii")
+        display({"image/png": png, "text/plain": f"<Figure: {text}>"}, raw=True, metadata={"image/png": {"alt": text}})
+    plt.close(fig)
 
 
 def _as_displayable(image: np.ndarray) -> np.ndarray:

@@ -34,3 +34,33 @@ def test_overlay_draws_one_contour_per_nonempty_mask():
     assert ax.get_title() == "t"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["heart"]
     plt.close("all")
+
+
+def test_show_rejects_generic_or_missing_alt_text():
+    fig, _ = plt.subplots()
+    from medprep_helpers.display import show
+
+    for alt in ["figure", "Image.", "", "x y"]:
+        with pytest.raises(ValueError, match="alt must describe"):
+            show(fig, alt=alt)
+    with pytest.raises(TypeError, match="alt must be a str"):
+        show(fig, alt=None)
+    with pytest.raises(TypeError, match="fig must be a matplotlib Figure"):
+        show("not a figure", alt="three real words")
+    plt.close(fig)
+
+
+def test_show_attaches_alt_text_to_the_png_output():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from medprep_helpers.display import show
+
+    InteractiveShell.instance()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    with capture_output() as captured:
+        show(fig, alt="A rising diagonal line from 0 to 1.")
+    (output,) = captured.outputs
+    assert "image/png" in output.data
+    assert output.metadata["image/png"]["alt"] == "A rising diagonal line from 0 to 1."
