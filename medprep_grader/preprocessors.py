@@ -28,6 +28,7 @@ import base64
 import copy
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -197,6 +198,11 @@ class SandboxedExecute(Execute):
                    JUPYTER_DATA_DIR=str(home / ".local" / "share" / "jupyter"), PYTHONNOUSERSITE="1",
                    JUPYTER_PLATFORM_DIRS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
         env.setdefault("LANG", "C.UTF-8")
+        # The kernel imports the very helper package the grader verified (only that folder is mounted).
+        import medprep_helpers
+
+        package_parent = str(Path(medprep_helpers.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         limits = Limits(address_space_bytes=self.memory_limit, cpu_seconds=int(self.submission_timeout) + 60)
         course = Path(CourseDirectory(config=self.config).root).resolve()
         self._sandbox = Sandbox(scratch, course, work, env=env, limits=limits, sandbox_uid=self.sandbox_uid)
@@ -214,7 +220,8 @@ class SandboxedExecute(Execute):
             pass
 
     def create_kernel_manager(self):
-        manager = _SandboxedKernelManager(kernel_name=self.kernel_name, config=self.config)
+        self.kernel_manager_class = _SandboxedKernelManager
+        manager = super().create_kernel_manager()
         manager.transport = "ipc"
         manager.ip = str(self._scratch / "ipc" / "kernel")
         manager.connection_file = str(self._scratch / "ipc" / "kernel.json")
@@ -224,6 +231,7 @@ class SandboxedExecute(Execute):
         return manager
 
     def start_new_kernel(self, **kwargs):
+        kwargs.setdefault("stdout", subprocess.DEVNULL)  # the kernel's banner; errors still go to stderr
         if self.unsafe_no_sandbox:  # no --clearenv: give the kernel its data copy and HOME at least
             kwargs.setdefault("env", {**os.environ, **self._sandbox.env})
             kwargs.setdefault("cwd", str(self._sandbox.workdir))
@@ -297,7 +305,12 @@ class SandboxedExecute(Execute):
 
     def _judge(self, name: str) -> NotebookNode:
         """Judge one exercise from outside the kernel; the verdict is the check cell's only output."""
-        exercise = exercises.get(name)
+        try:
+            exercise = exercises.get(name)
+        except ValueError:
+            self.log.error("Grading %s: the course has no checks for exercise %s (check cell %s_checks): it scores zero; "
+                           "add it to medprep_helpers.exercises", self._who, name, name)
+            return _error("GraderError", f"{name}: this exercise has no checks in this version of the course")
         runner = RemoteRunner(self.kc, self.km.interrupt_kernel, self._scratch / "checks",
                               self.call_timeout, self._deadline)
         runner.gone = self._stopped
@@ -388,7 +401,7 @@ class SanitizeOutputs(NbGraderPreprocessor):
     max_outputs = Integer(50, help="Outputs kept per cell.").tag(config=True)
 
     def preprocess(self, nb, resources):
-        from nbconvert.preprocessors import SanitizeHTML
+        from nbconvert.preprocessors.sanitize import SanitizeHTML
 
         markdown_cleaner = SanitizeHTML()
         for cell in nb.cells:

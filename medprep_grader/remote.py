@@ -116,8 +116,8 @@ class RemoteRunner:
         if reply is None:
             raise CheckFailed(f"{name}: no answer from your notebook's kernel")
         if reply.get("status") == "missing":
-            what = "function" if mode == "call" else "answer variable"
-            raise CheckFailed(f"{name}: not defined\n  expected: a {what} called {name}\n  found:    nothing of that "
+            what = "a function" if mode == "call" else "an answer variable"
+            raise CheckFailed(f"{name}: not defined\n  expected: {what} called {name}\n  found:    nothing of that "
                               "name\n  hint:     Run your answer cell; keep the name the task gives.")
         if reply.get("status") == "timeout":
             raise CheckFailed(f"{name}: your function did not return within {budget:.0f} s\n"
