@@ -57,6 +57,7 @@ __all__ = [
     "load_dicom",
     "dicom_to_display",
     "load_real_radiograph",
+    "load_ultrasound",
 ]
 
 #: The lesson's three example images, in the order the lesson shows them.
@@ -72,6 +73,7 @@ _DICOM_FILES = {
     "RG1_UNCR.dcm": "pydicom-data (PA chest radiograph, CR)",
     "CT_small.dcm": "pydicom (small CT slice)",
     "MR_small.dcm": "pydicom (small MR slice)",
+    "US1_UNCR.dcm": "pydicom-data (RGB ultrasound with text burned into the pixels)",
 }
 
 
@@ -409,6 +411,30 @@ def load_real_radiograph(max_size: int | None = None) -> tuple[np.ndarray, objec
         blocks = pixels[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
         pixels = blocks.mean(axis=(1, 3))
     return dicom_to_display(dataset, pixels), dataset
+
+
+def load_ultrasound() -> tuple[np.ndarray, object]:
+    """A real ultrasound image with text burned into its pixels, and its DICOM dataset.
+
+    ``US1_UNCR.dcm`` from ``pydicom-data``: a 480 x 640 colour (RGB) power-Doppler image of a
+    lymph node, with the institution's name, the time and the scanner's settings drawn into
+    the pixels by the machine, as ultrasound screens do.
+
+    Returns
+    -------
+    image : ndarray of uint8, shape (480, 640, 3)
+        The pixels as stored (RGB; ready for ``imshow``).
+    dataset : pydicom.Dataset
+        The header (it names the same institution as the pixels).
+
+    Examples
+    --------
+    >>> image, ds = load_ultrasound()
+    >>> image.shape, image.dtype.name, ds.Modality
+    ((480, 640, 3), 'uint8', 'US')
+    """
+    dataset = load_dicom("US1_UNCR.dcm")
+    return np.asarray(dataset.pixel_array), dataset
 
 
 def _generate() -> None:

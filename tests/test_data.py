@@ -87,3 +87,14 @@ def test_load_cohort_returns_a_copy():
 def test_decode_masks_rejects_non_uint8():
     with pytest.raises(ValueError, match="packed"):
         data.decode_masks(np.zeros((3, 3), dtype=np.int64))
+
+
+def test_real_ultrasound_has_the_institution_in_header_and_pixels():
+    image, dataset = data.load_ultrasound()
+    assert dataset.Modality == "US" and dataset.PhotometricInterpretation == "RGB"
+    assert image.shape == (480, 640, 3) and image.dtype == np.uint8
+    assert dataset.InstitutionName == "BAPTIST MED CTR"
+    # The burned-in text is pure white (R = G = B = 255) in the top band, above the scan.
+    top = image[10:100]
+    white = (top == 255).all(axis=2)
+    assert 500 < white.sum() < 0.2 * white.size
