@@ -428,15 +428,28 @@ def grade_submission(root: str, lesson: str, student: str, db_url: str, setup: s
 def _first_error(log: str) -> str:
     """The most telling line of a failed submission's log: the exception nbgrader caught, else its first error.
 
+    nbgrader logs ``[ERROR] Traceback ...`` followed by the indented traceback, whose last line
+    names the exception.
+
     Examples
     --------
-    >>> _first_error("[ERROR] There was an error\\n    ValueError: bad\\n    nbformat.reader.NotJSONError: not JSON\\n")
+    >>> _first_error("[ERROR] There was an error\\n[ERROR] Traceback (most recent call last):\\n"
+    ...              "      File x.py, line 1\\n    nbformat.reader.NotJSONError: not JSON\\n\\n[WARNING] Removing")
     'nbformat.reader.NotJSONError: not JSON'
     """
     lines = log.splitlines()
-    exceptions = [line.strip() for line in lines if re.match(r"\s*[A-Za-z_][\w.]*(Error|Exception|Exit)(:|$)", line)]
-    errors = [line[len("[ERROR] "):] for line in lines if line.startswith("[ERROR]")]
-    return (exceptions[-1] if exceptions else errors[0] if errors else "nbgrader failed without a log")[:300]
+    for index, line in enumerate(lines):
+        if line.startswith("[ERROR] Traceback"):
+            block = []
+            for following in lines[index + 1:]:
+                if following.startswith("["):
+                    break
+                block.append(following.strip())
+            shown = [text for text in block if text]
+            if shown:
+                return shown[-1][:300]
+    errors = [line[len("[ERROR] "):] for line in lines if line.startswith("[ERROR]") and "Please see the" not in line]
+    return (errors[0] if errors else lines[-1] if lines else "nbgrader failed without a log")[:300]
 
 
 def _worker_check(root: str) -> dict:
