@@ -65,3 +65,12 @@ c.HTMLExporter.sanitize_html = True
 # (or zip files of them) named <student>_<lesson>.ipynb, e.g. ada_01_know_your_data.ipynb.
 c.ZipCollectApp.collector_plugin = "nbgrader.plugins.FileNameCollectorPlugin"
 c.FileNameCollectorPlugin.named_regexp = r".*[/\\](?P<student_id>[^/\\]+?)_(?P<file_id>\d\d_\w+\.ipynb)$"
+
+# A course-local exchange (exchange/ beside this file, gitignored, made here when missing): without
+# JupyterHub, Formgrader and the Assignment List then find an exchange instead of reporting that it
+# does not exist ("Error fetching courses!"). With JupyterHub, set this to the shared exchange that
+# /etc/jupyter/nbgrader_config.py names for the students (README, "With JupyterHub").
+import os  # noqa: E402 - kept beside the one setting that needs it
+
+c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
