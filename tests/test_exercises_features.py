@@ -3,6 +3,7 @@ several course secrets; each typical mistake fails with a message that names it.
 
 from __future__ import annotations
 
+import doctest
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from skimage.measure import regionprops
 from medprep_grader import hidden
 from medprep_grader.secret import rng_for
 from medprep_helpers import exercises, phantom, radiomics
+from medprep_helpers.exercises import features as visible_module
 from medprep_helpers.checks import Checker, CheckFailed, LocalRunner, NotImplementedYet, check
 
 SECRETS = ["test-secret-0123456789", "another-course-secret-42", "third-secret-for-the-term"]
@@ -423,6 +425,10 @@ def test_typical_mistakes_fail_with_a_message_naming_them(name, mistake):
 
 
 # --------------------------------------------------------------------------- the lesson as a whole
+
+
+def test_docstring_examples_hold():
+    assert doctest.testmod(visible_module).failed == 0
 
 
 def test_unanswered_exercises_say_not_implemented():

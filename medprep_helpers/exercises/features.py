@@ -65,6 +65,20 @@ def judge_ctr(check, found, heart_columns, thorax_columns, wrong=None, rows=None
     rows : dict, optional
         ``{"heart_columns": (first, last), "thorax_columns": ...}`` as *rows*: a result that
         matches them measured the wrong axis.
+
+    Examples
+    --------
+    >>> from medprep_helpers.checks import Checker
+    >>> check = Checker("cardiothoracic_ratio")
+    >>> judge_ctr(check, {"heart_columns": (3, 8), "thorax_columns": (1, 12), "ctr": 5 / 11}, (3, 8), (1, 12),
+    ...           wrong={"off_by_one": 5 / 11})
+    Traceback (most recent call last):
+    ...
+    medprep_helpers.checks.CheckFailed: cardiothoracic_ratio: CTR of the toy masks
+      expected: 0.5
+      found:    0.454545
+      hint:     Off by one: an extent from column a to column b holds b - a + 1 columns (both ends
+                included).
     """
     example = "{'heart_columns': (3, 8), 'thorax_columns': (1, 12), 'ctr': 0.5}"
     check.type_is(found, dict, hint=f"Return a dict with three keys, e.g. {example}.")
@@ -171,9 +185,18 @@ def judge_flags(check, found, expected, roles, wrong=None, where="toy table"):
         Index labels by the rule they test: ``"missing"`` (a NaN in ctr or a width: flagged),
         ``"other_missing"`` (a NaN elsewhere only: not flagged), ``"wider"`` (heart wider than the
         thorax: flagged), ``"out_of_range"`` (flagged), ``"at_bounds"`` (ctr equal to low or high:
-        not flagged). Missing roles are skipped.
+        not flagged). A role without rows is not checked.
     wrong : dict, optional
         ``{mistake: the flags that mistake gives}`` for keys of :data:`FLAG_MISTAKES`.
+
+    Examples
+    --------
+    >>> from medprep_helpers.checks import Checker
+    >>> check = Checker("flag_implausible")
+    >>> expected = pd.Series([False, True], index=["a", "b"])
+    >>> judge_flags(check, expected.copy(), expected, {"out_of_range": ["b"], "at_bounds": ["a"]})
+    >>> check.passed
+    6
     """
     if type(found) is pd.DataFrame:
         check.fail(f"a boolean Series, not a table ({where})", "pandas Series of True/False", "a DataFrame",
@@ -185,29 +208,24 @@ def judge_flags(check, found, expected, roles, wrong=None, where="toy table"):
     check.that(found.index.equals(expected.index), f"same index as the table ({where})", list(expected.index),
                list(found.index), "Keep the table's index: do not reset_index() or build a new Series from a list.")
 
-    def flags_of(role):
+    def rule(role, flagged, concept, hint):
         labels = list(roles.get(role, []))
-        return labels, found.loc[labels].tolist()
+        if labels:
+            got = found.loc[labels].tolist()
+            check.that(all(got) if flagged else not any(got), f"{concept} ({where})",
+                       f"{labels} {'flagged' if flagged else 'not flagged'}", dict(zip(labels, got)), hint)
 
-    labels, got = flags_of("missing")
-    check.that(all(got), f"rows with a missing ctr or width are flagged ({where})", f"{labels} flagged",
-               dict(zip(labels, got)), "Any comparison with NaN is False, so a missing value slips through every "
-               "range check. Test for it explicitly with .isna().")
-    labels, got = flags_of("other_missing")
-    check.that(not any(got), f"missing values in other columns do not count ({where})", f"{labels} not flagged",
-               dict(zip(labels, got)), "Look for NaN only in ctr, heart_width_mm and thorax_width_mm.")
-    labels, got = flags_of("wider")
-    check.that(all(got), f"a heart wider than the thorax is flagged ({where})", f"{labels} flagged",
-               dict(zip(labels, got)), "Compare the two width columns, not only the CTR: they can disagree.")
+    rule("missing", True, "rows with a missing ctr or width are flagged", "Any comparison with NaN is False, so a "
+         "missing value slips through every range check. Test for it explicitly with .isna().")
+    rule("other_missing", False, "missing values in other columns do not count",
+         "Look for NaN only in ctr, heart_width_mm and thorax_width_mm.")
+    rule("wider", True, "a heart wider than the thorax is flagged",
+         "Compare the two width columns, not only the CTR: they can disagree.")
     for mistake, flags in (wrong or {}).items():
         if not flags.equals(expected) and found.equals(flags):
             check.fail(f"flags of the {where}", expected.tolist(), found.tolist(), FLAG_MISTAKES[mistake])
-    labels, got = flags_of("out_of_range")
-    check.that(all(got), f"CTR outside [low, high] is flagged ({where})", f"{labels} flagged",
-               dict(zip(labels, got)), "Flag ctr < low or ctr > high.")
-    labels, got = flags_of("at_bounds")
-    check.that(not any(got), f"the bounds themselves are plausible ({where})", f"{labels} not flagged",
-               dict(zip(labels, got)), "Use strict comparisons: ctr < low, ctr > high.")
+    rule("out_of_range", True, "CTR outside [low, high] is flagged", "Flag ctr < low or ctr > high.")
+    rule("at_bounds", False, "the bounds themselves are plausible", "Use strict comparisons: ctr < low, ctr > high.")
     check.that(found.equals(expected), f"flags of the {where}", expected.tolist(), found.tolist(),
                "Flag exactly the rows that fail one of the three rules of the task.")
 
@@ -268,6 +286,20 @@ def judge_summary(check, found, expected, wrong=None, where="toy image", hint=""
         ``{mistake: the value that mistake gives}`` for keys of :data:`SUMMARY_MISTAKES`.
     hint : str
         Shown when a statistic is wrong and no named mistake matches it.
+
+    Examples
+    --------
+    >>> from medprep_helpers.checks import Checker
+    >>> check = Checker("intensity_summary")
+    >>> expected = {"mean": 2.0, "variance": 0.5, "skewness": 0.0, "excess_kurtosis": -1.5}
+    >>> judge_summary(check, {**expected, "variance": 0.7}, expected, wrong={"sample_variance": 0.7})
+    Traceback (most recent call last):
+    ...
+    medprep_helpers.checks.CheckFailed: intensity_summary: variance inside the mask (toy image)
+      expected: 0.5
+      found:    0.7
+      hint:     That is the sample variance (divides by N - 1). IBSI uses the population variance:
+                np.var(values) with the default ddof=0.
     """
     check.type_is(found, dict, hint="Return a dict such as {'mean': ..., 'variance': ..., ...}.")
     check.that(set(found) == set(SUMMARY_KEYS), f"exactly the four keys ({where})", list(SUMMARY_KEYS),
