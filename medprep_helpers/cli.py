@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -164,15 +165,27 @@ def copy_lessons(folder: str | Path) -> CopyReport:
     return report
 
 
+def _run(command: list[str], cwd: Path) -> int:
+    """Run ``command`` in ``cwd`` in place of this process where the system can (POSIX), else as a child.
+
+    Replaced, ``medprep start`` *is* JupyterLab: Ctrl-C or a stop signal reaches the server itself
+    and no orphaned server outlives the command.
+    """
+    if os.name == "posix":
+        os.chdir(cwd)
+        os.execv(command[0], command)
+    try:
+        return subprocess.call(command, cwd=cwd)
+    except KeyboardInterrupt:  # Ctrl-C stops JupyterLab, which is how a learner ends the session
+        return 0
+
+
 def _jupyterlab(folder: Path, open_path: str | None, extra: list[str]) -> int:
     """Run JupyterLab with ``folder`` as its root (until the learner stops it); its exit status."""
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}"]
     if open_path:
         command.append(f"--LabApp.default_url=/lab/tree/{open_path}")
-    try:
-        return subprocess.call(command + extra, cwd=folder)
-    except KeyboardInterrupt:  # Ctrl-C stops JupyterLab, which is how a learner ends the session
-        return 0
+    return _run(command + extra, folder)
 
 
 def start(folder: str | Path, copy_only: bool = False, jupyter_args: list[str] | None = None) -> int:

@@ -137,7 +137,7 @@ def test_start_into_a_file_is_refused(tmp_path, capsys):
 
 def test_start_opens_the_first_lesson_in_jupyterlab(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda command, cwd: calls.append((command, cwd)) or 0)
+    monkeypatch.setattr(cli, "_run", lambda command, cwd: calls.append((command, cwd)) or 0)
     folder = tmp_path / "course"
     assert cli.main(["start", str(folder), "--no-browser", "--port", "8890"]) == 0
     command, cwd = calls[0]
