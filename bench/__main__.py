@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import bench_grading, bench_notebooks, bench_tests
+from bench import bench_grading, bench_notebooks, bench_package, bench_parallel, bench_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.md"
@@ -30,7 +30,7 @@ LESSON_BENCHMARKS = {
     "combat": ("bench.bench_combat", [], ["--subjects", "500", "--features", "200", "--repeats", "2"]),
     "features": ("bench.bench_features", [], ["--images", "40", "--repeats", "1"]),
 }
-SECTIONS = ("notebooks", "grading", "tests", *LESSON_BENCHMARKS)
+SECTIONS = ("notebooks", "grading", "parallel", "tests", "package", *LESSON_BENCHMARKS)
 
 
 def lesson_benchmark(name: str, quick: bool) -> str:
@@ -48,15 +48,21 @@ def section(name: str, args) -> str:
     if name == "grading":
         students = args.students or (4 if args.quick else 30)
         return bench_grading.main(["--students", str(students), "--single", str(min(4, students))])
+    if name == "parallel":
+        return bench_parallel.main(["--students", str(args.students or (6 if args.quick else 12))])
     if name == "tests":
         return bench_tests.main(["--quick"] if args.quick else [])
+    if name == "package":
+        return bench_package.main([])
     return lesson_benchmark(name, args.quick)
 
 
 TITLES = {
     "notebooks": "Solution notebooks: execution time, and the course against the kernel floor",
     "grading": "Autograding a class against plain execution",
+    "parallel": "Parallel autograding on Dask against nbgrader's loop (bench/bench_parallel.py)",
     "tests": "Test suite on 2 cores",
+    "package": "Learner package: wheel size and a learner's install (bench/bench_package.py)",
     "augment": "Lesson 2: augmentation (bench/bench_augment.py)",
     "combat": "Lesson 4: ComBat (bench/bench_combat.py)",
     "features": "Lesson 3: features (bench/bench_features.py)",
