@@ -148,7 +148,7 @@ def _random_table(rng, low, high):
     row = next(rows)  # a CTR that looks fine, but the widths say otherwise
     table.loc[row, "heart_width_mm"] = table.loc[row, "thorax_width_mm"] + round(float(rng.uniform(1, 40)), 1)
     roles["wider"].append(row)
-    for value in (low - float(rng.uniform(0.01, 0.2)), high + float(rng.uniform(0.01, 0.3))):
+    for value in (low - float(rng.uniform(0.002, 0.015)), high + float(rng.uniform(0.002, 0.03))):  # just outside
         row = next(rows)
         table.loc[row, "ctr"] = round(value, 3)
         roles["out_of_range"].append(row)
@@ -161,8 +161,9 @@ def _random_table(rng, low, high):
 
 @hidden("flag_implausible")
 def flag_implausible(check, rng):
-    # Custom bounds drawn at random, passed as keywords.
-    low, high = round(float(rng.uniform(0.25, 0.4)), 2), round(float(rng.uniform(0.55, 0.75)), 2)
+    # Custom bounds drawn at random, passed as keywords. Inside (0.3, 0.7) and with the out-of-range CTRs
+    # just outside them, so that an answer with the default bounds hard-coded always gets some rows wrong.
+    low, high = round(float(rng.uniform(0.32, 0.4)), 2), round(float(rng.uniform(0.55, 0.66)), 2)
     table, roles = _random_table(rng, low, high)
     found = check.call(table, low=low, high=high)
     wrong = {"fixed_bounds": _reference_flags(table, 0.3, 0.7)}
