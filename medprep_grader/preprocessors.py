@@ -46,7 +46,7 @@ from medprep_helpers import exercises
 from medprep_helpers.checks import CheckFailed, Checker
 
 from . import hidden
-from .integrity import data_changes, fresh_data_copy, verify_unchanged
+from .integrity import data_changes, fresh_data_copy, pristine_data, verify_unchanged
 from .remote import RemoteRunner
 from .sandbox import Limits, Sandbox, SandboxUnavailable, sandbox_problem
 from .secret import course_secret, rng_for
@@ -159,6 +159,11 @@ class _SandboxedKernelManager(AsyncKernelManager):
         return self.sandbox.command(command)
 
 
+def _process_uid() -> int:
+    """An unprivileged uid of this grading process's own (no account needed: files are only in its scratch)."""
+    return 200_000 + os.getpid() % 800_000
+
+
 _PASS_ENV = ("LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
              "MKL_NUM_THREADS", "PYTHONPATH", "MPLBACKEND", "TZ")
 
@@ -171,7 +176,10 @@ class SandboxedExecute(Execute):
     unsafe_no_sandbox = Bool(
         False, help="Run kernels WITHOUT the sandbox (only for trusted work on a machine without bubblewrap)."
     ).tag(config=True)
-    sandbox_uid = Integer(65534, help="uid the kernel runs as when grading as root (default: nobody).").tag(config=True)
+    sandbox_uid = Integer(
+        -1, help="uid the kernel runs as when grading as root; -1: one unprivileged uid per grading process, so that "
+                 "the process limit of one submission never starves a submission graded in parallel."
+    ).tag(config=True)
     memory_limit = Integer(8 * 1024**3, help="Address-space limit of the kernel, in bytes.").tag(config=True)
     max_cell_output_bytes = Integer(
         5_000_000, help="Output of one cell kept while it runs; the rest is dropped (an endless print loop)."
@@ -190,7 +198,12 @@ class SandboxedExecute(Execute):
         (scratch / "checks").mkdir()
         (scratch / "ipc").mkdir()
         self._mpl_cache(home / ".config" / "matplotlib")
-        self._kernel_data = fresh_data_copy(scratch / "data")
+        if self.unsafe_no_sandbox:  # the kernel could damage the data: it gets its own copy
+            self._kernel_data = fresh_data_copy(scratch / "data")
+            readonly = ()
+        else:  # the verified snapshot itself, mounted read-only: nothing to copy, nothing to damage
+            self._kernel_data = pristine_data()
+            readonly = (self._kernel_data,)
         env = {key: os.environ[key] for key in _PASS_ENV if key in os.environ}
         env.update(HOME=str(home), PATH=f"{Path(os.sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
                    MEDPREP_DATA=str(self._kernel_data), IPYTHONDIR=str(home / ".ipython"),
@@ -205,7 +218,8 @@ class SandboxedExecute(Execute):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         limits = Limits(address_space_bytes=self.memory_limit, cpu_seconds=int(self.submission_timeout) + 60)
         course = Path(CourseDirectory(config=self.config).root).resolve()
-        self._sandbox = Sandbox(scratch, course, work, env=env, limits=limits, sandbox_uid=self.sandbox_uid)
+        self._sandbox = Sandbox(scratch, course, work, env=env, limits=limits, readonly_extra=readonly,
+                                sandbox_uid=self.sandbox_uid if self.sandbox_uid >= 0 else _process_uid())
 
     @staticmethod
     def _mpl_cache(folder: Path) -> None:
@@ -261,6 +275,7 @@ class SandboxedExecute(Execute):
             from nbclient.client import NotebookClient
 
             NotebookClient.__init__(self, nb, km)
+            self.shutdown_kernel = "immediate"  # nothing in the kernel needs a graceful end; saves seconds
             self.reset_execution_trackers()
             self._check_assign_resources(resources)
             with self.setup_kernel():

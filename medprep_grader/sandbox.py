@@ -94,6 +94,7 @@ class Sandbox:
     env: dict = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     sandbox_uid: int = 65534
+    readonly_extra: tuple = ()
 
     def readonly_folders(self) -> list[Path]:
         """Python, its packages and the course helpers: everything the kernel may read."""
@@ -140,6 +141,7 @@ class Sandbox:
                 args += ["--ro-bind", str(top), str(top)]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         binds = [(folder, "--ro-bind") for folder in self.readonly_folders()] + [(self.scratch.resolve(), "--bind")]
+        binds += [(Path(folder).resolve(), "--ro-bind") for folder in self.readonly_extra]
         # bubblewrap makes missing parent folders private (0700): create them readable first.
         parents = sorted({p for folder, _ in binds for p in folder.parents if p != Path("/")}, key=lambda p: len(p.parts))
         for parent in parents:

@@ -24,6 +24,10 @@ _LAZY = str(Path(__file__).resolve().parent / "lazy_imports")
 if _LAZY not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_LAZY, os.environ.get("PYTHONPATH")]))
 
+# Hidden test inputs are drawn from the course secret: a fixed one for the test session (never the
+# instructor's own file in ~/.config/medprep).
+os.environ.setdefault("MEDPREP_GRADING_SECRET", "medprep-test-session-secret-0123456789")
+
 from grading import (  # noqa: E402
     SUBMISSIONS,
     copy_course,

@@ -68,22 +68,29 @@ def test_student_notebook_leaks_nothing(lesson):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_graded_cells_name_the_function_they_test(lesson):
+def test_check_cells_are_one_line_naming_a_registered_exercise(lesson):
+    from medprep_helpers import exercises
+
     solution = load_json(solution_path(lesson))
-    ids = []
+    ids, named = [], []
     for cell in solution["cells"]:
         meta = nbgrader_meta(cell)
         if not meta:
             continue
         ids.append(meta["grade_id"])
         if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
-            first = "".join(cell["source"]).splitlines()[0]
-            assert re.match(r"# Checks for `?\w+`?", first), (
-                f"{lesson}/{meta['grade_id']}: a test cell must start with '# Checks for <function>', got {first!r}"
-            )
-            name = re.match(r"# Checks for `?(\w+)`?", first).group(1)
-            assert f"Checker(\"{name}\")" in "".join(cell["source"]), f"{lesson}/{meta['grade_id']}: checks {name} without a Checker"
+            source = "".join(cell["source"]).strip()
+            match = re.fullmatch(r'check\("(\w+)"(?:, (\w+))?\)', source)
+            assert match, f"{lesson}/{meta['grade_id']}: a check cell must be one line check(\"name\"[, name]), got {source!r}"
+            name = match.group(1)
+            assert match.group(2) in (None, name), f"{lesson}/{meta['grade_id']}: checks {name} with {match.group(2)}"
+            assert meta["grade_id"] == f"{name}_checks", f"{lesson}: check cell of {name} has grade_id {meta['grade_id']}"
+            assert exercises.get(name).lesson == lesson
+            named.append(name)
     assert len(ids) == len(set(ids)), f"{lesson}: duplicate nbgrader grade_ids"
+    assert named == [e.name for e in exercises.for_lesson(lesson)], (
+        f"{lesson}: the notebook's exercises {named} differ from medprep_helpers.exercises"
+    )
 
 
 @pytest.mark.slow
