@@ -150,14 +150,14 @@ def autograde_class(course_root: Path, lesson: str, students: list[str], timeout
     """
     students = sorted(students)
     groups = [g for g in (students[i::processes] for i in range(processes)) if g]
-    options = {"Execute": {"timeout": timeout}} if timeout else {}
+    options = {"Execute": {"timeout": timeout}, "SandboxedExecute": {"call_timeout": timeout}} if timeout else {}
 
     def others(group):
         return ",".join(s for s in students if s not in group)
 
     with course_data(course_root / "data"):
         command = [sys.executable, "-m", "nbgrader", "autograde", lesson, "--force"]
-        command += [f"--Execute.timeout={timeout}"] if timeout else []
+        command += [f"--Execute.timeout={timeout}", f"--SandboxedExecute.call_timeout={timeout}"] if timeout else []
         background = [
             subprocess.Popen(
                 command + [f"--CourseDirectory.student_id_exclude={others(group)}"],
@@ -194,9 +194,14 @@ def instructor_workflow(
     """
     from medprep_helpers.data import verify_manifest
 
+    from medprep_grader.integrity import code_fingerprint
+
     submit(course_root, lesson, notebooks)
     generate(course_root, lesson)  # records the lesson and its grade cells in the gradebook
+    submitted_before = _digests(course_root / "submitted")
+    code_before, home_before = code_fingerprint(), _digests(Path.home())
     log = autograde_class(course_root, lesson, list(notebooks), timeout)
+    code_after, home_after = code_fingerprint(), _digests(Path.home())
     auto = notebook_grades(course_root, lesson)
     for student, scores in manual_scores.items():
         for grade_id, score in scores.items():
@@ -213,4 +218,21 @@ def instructor_workflow(
         "feedback": {s: str(course_root / "feedback" / s / lesson / f"{lesson}.html") for s in notebooks},
         "grades_csv": str(export_grades(course_root, course_root / "grades.csv")),
         "data_problems": verify_manifest(course_root / "data"),
+        "submitted_changed": sorted(k for k, v in _digests(course_root / "submitted").items() if submitted_before.get(k) != v),
+        "code_changed": sorted(k for k in code_before.keys() | code_after.keys() if code_before.get(k) != code_after.get(k)),
+        "home_changed": sorted(k for k in home_before.keys() | home_after.keys()
+                               if home_before.get(k) != home_after.get(k) and ("/startup/" in k or "medprep-attack" in k)),
     }
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` that an attack could aim at (HOME: only IPython/Jupyter folders)."""
+    import hashlib
+
+    roots = [folder / ".ipython", folder / ".jupyter", folder / ".config"] if folder == Path.home() else [folder]
+    out = {}
+    for root in roots:
+        for path in root.rglob("*") if root.is_dir() else []:
+            if path.is_file():
+                out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out

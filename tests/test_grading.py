@@ -405,3 +405,19 @@ def test_check_cells_are_judged_by_the_grader_not_the_kernel(tiny_course, caplog
     passed, failed = notebook.cells[1].outputs, notebook.cells[3].outputs
     assert passed[0].output_type == "stream" and "all" in passed[0].text and "hidden" in passed[0].text
     assert failed[0].output_type == "error" and "the strongest association" in failed[0].evalue
+
+
+def test_answers_that_call_a_helper_computing_the_answer_are_reported(monkeypatch, caplog):
+    from medprep_grader import hidden
+
+    check = hidden.HiddenCheck("label_rate_by", lambda check, rng: None, ("rate_table",))
+    monkeypatch.setitem(hidden._REGISTRY, "label_rate_by", check)
+    answer = new_code_cell("from medprep_helpers import stats\nlabel_rate_by = lambda m, c: stats.rate_table(m, c)")
+    answer.metadata["nbgrader"] = {"grade_id": "label_rate_by_answer", "solution": True, "grade": False, "locked": False}
+    checks = new_code_cell('check("label_rate_by", label_rate_by)')
+    checks.metadata["nbgrader"] = {"grade_id": "label_rate_by_checks", "grade": True, "locked": True, "points": 1}
+    executor = SandboxedExecute()
+    executor._who = "ada/01_know_your_data"
+    with caplog.at_level(logging.WARNING):
+        executor._report_helper_answers(new_notebook(cells=[answer, checks]))
+    assert "ada/01_know_your_data: the answer to label_rate_by calls rate_table" in caplog.text
