@@ -424,7 +424,9 @@ def _show_message_only(shell, etype, value, tb, tb_offset=None):
     """IPython handler for CheckFailed: the message alone, no frames of the checking layer."""
     red, reset = "\x1b[1;31m", "\x1b[0m"
     title = "Not implemented yet" if isinstance(value, NotImplementedYet) else "Check failed"
-    return [f"{red}{title}{reset}\n{value}"]
+    shown = [f"{red}{title}{reset}\n{value}"]
+    shell._showtraceback(etype, value, shown)  # IPython leaves showing it to the handler
+    return shown
 
 
 def _install_display() -> None:

@@ -48,7 +48,6 @@ FIRST_LESSON_ONLY = ("infinite_loop", "kernel_death", "tampered", "careless")
 HOSTILE_LESSONS = (0, 2)
 
 _MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
-_OLD_CHECKS = re.compile(r"# Checks for `?(\w+)`?")  # TEMP until every lesson is converted
 _CHECKS = re.compile(r"""^\s*check\(["'](\w+)["']""")
 
 
@@ -61,7 +60,7 @@ def exercises(notebook: dict) -> list[str]:
     for cell in notebook["cells"]:
         meta = nbgrader_meta(cell)
         if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
-            match = _CHECKS.match("".join(cell["source"])) or _OLD_CHECKS.match("".join(cell["source"]))
+            match = _CHECKS.match("".join(cell["source"]))
             if match:
                 names.append(match.group(1))
     return names

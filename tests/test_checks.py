@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medprep_helpers.checks import CheckFailed, Checker, NotImplementedYet
+from medprep_helpers.checks import CheckFailed, Checker, LocalRunner, NotImplementedYet, check
 
 
 def test_failure_message_has_expected_found_and_hint():
@@ -29,14 +29,14 @@ def test_not_implemented_is_both_a_check_failure_and_not_implemented():
         raise NotImplementedError()
 
     with pytest.raises(NotImplementedYet) as error:
-        Checker("stub").call(stub, 1)
+        Checker("stub", LocalRunner(stub)).call(1)
     assert isinstance(error.value, NotImplementedError) and isinstance(error.value, CheckFailed)
     assert "raise NotImplementedError()" in str(error.value)
 
 
 def test_crash_becomes_feedback_naming_the_error():
     with pytest.raises(CheckFailed, match="ZeroDivisionError"):
-        Checker("f").call(lambda x: 1 / x, 0)
+        Checker("f", LocalRunner(lambda x: 1 / x)).call(0)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_in_place_modification_is_named(value, change):
         return 0
 
     with pytest.raises(CheckFailed, match="inputs must not be modified"):
-        Checker("f").call(modifies, value)
+        Checker("f", LocalRunner(modifies)).call(value)
 
 
 def test_shape_type_and_close_shape_mismatch():
@@ -71,3 +71,47 @@ def test_shape_type_and_close_shape_mismatch():
 def test_checker_needs_a_name():
     with pytest.raises(TypeError):
         Checker("")
+
+
+def test_a_crash_names_the_learners_own_line():
+    def divide(x):
+        ratio = x / 0
+        return ratio
+
+    with pytest.raises(CheckFailed) as error:
+        Checker("divide", LocalRunner(divide)).call(1)
+    message = str(error.value)
+    assert "ZeroDivisionError" in message and "divide(), line" in message and "ratio = x / 0" in message
+    assert "checks.py" not in message
+
+
+def test_results_the_grader_would_reject_are_reported_as_types():
+    class AlwaysEqual(float):
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(CheckFailed, match="type of the result") as error:
+        Checker("f", LocalRunner(lambda: AlwaysEqual(1.0))).call()
+    assert "AlwaysEqual" in str(error.value)
+
+
+def test_check_names_an_unknown_exercise_and_a_missing_answer():
+    with pytest.raises(ValueError, match="name must be one of the course's exercises"):
+        check("no_such_exercise", print)
+    with pytest.raises(CheckFailed, match="not answered yet"):
+        check("most_associated")
+
+
+def test_ipython_shows_a_failed_check_alone():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    import medprep_helpers.checks as checks_module
+
+    shell = InteractiveShell.instance()
+    checks_module._install_display()
+    with capture_output() as captured:
+        shell.run_cell("from medprep_helpers.checks import check\ncheck('label_rate_by', lambda m, c, label='x': 1 / 0)")
+    shown = captured.stdout + captured.stderr
+    assert "Check failed" in shown and "ZeroDivisionError" in shown
+    assert "Traceback" not in shown and "checks.py" not in shown
