@@ -118,7 +118,6 @@ def prepare_notebook(notebook: nbformat.NotebookNode, config=None) -> nbformat.N
     from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
     notebook = nbformat.from_dict(notebook)  # a deep copy: the solution notebook stays as it is
-    notebook.metadata.setdefault("kernelspec", {}).setdefault("language", "python")
     config = nbgrader_config() if config is None else config
     notebook, _ = ClearHiddenTests(config=config).preprocess(notebook, {})
     # A discussion question's model answer is a markdown solution cell: drop it, the question stays.
@@ -191,8 +190,58 @@ def stage(source: Path, root: Path = ROOT) -> list[Lesson]:
     (source / "_generated" / "lessons.md").write_text(lessons_table(lessons), encoding="utf-8")
     (source / "_generated" / "schedule.md").write_text(schedule_table(lessons), encoding="utf-8")
     shutil.copy2(root / "solutions" / "instructor_notes.md", source / "_generated" / "instructor_notes.md")
-    shutil.copy2(root / "README.md", source / "_generated" / "README.md")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    (source / "_generated" / "readme_instructors.md").write_text(readme_section(readme), encoding="utf-8")
     return lessons
+
+
+def _slug(heading: str) -> str:
+    """GitHub's (and MyST's) anchor for a heading: lower case, punctuation dropped, spaces as dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def readme_section(readme: str, title: str = "instructor") -> str:
+    r"""The README's section (``## ...``) whose title contains ``title``, ready for the instructor page.
+
+    Its subsections move up one level (``###`` -> ``##``). Links to other places of the repository
+    (files, anchors outside the section) mean nothing on the website: their text stays, the link
+    goes; web links and anchors inside the section stay links.
+
+    Examples
+    --------
+    >>> text = "# R\n## For instructors\nSee [notes](notes.md).\n### Step\n```bash\n# a comment\n```\n## Authors\nx\n"
+    >>> print(readme_section(text))
+    See notes.
+    ## Step
+    ```bash
+    # a comment
+    ```
+    <BLANKLINE>
+    """
+    lines, taken, inside, fenced = readme.splitlines(), [], False, False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        heading = None if fenced else re.match(r"^(#+)\s+(.*)$", line)
+        if heading and len(heading.group(1)) <= 2:
+            if inside:
+                break
+            inside = len(heading.group(1)) == 2 and title.lower() in heading.group(2).lower()
+            continue
+        if inside:
+            taken.append(line[1:] if heading else line)
+    if not taken:
+        raise ValueError(f"README.md has no '## ...' section with {title!r} in its title, which the instructor "
+                         "page of the website shows")
+    section = "\n".join(taken) + "\n"
+    anchors = {_slug(m) for m in re.findall(r"^#+\s+(.*)$", section, re.MULTILINE)}
+
+    def link(match: re.Match) -> str:
+        text, target = match.group(1), match.group(2)
+        keep = target.startswith(("http://", "https://", "mailto:")) or target.lstrip("#") in anchors
+        return match.group(0) if keep else text
+
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", link, section)
 
 
 def _empty_or_sphinx_output(folder: Path) -> None:
@@ -221,6 +270,9 @@ def build(out: Path = ROOT / "build" / "site") -> Path:
                          "-q", str(work / "src"), str(work / "html")])
     if status != 0:
         raise RuntimeError(f"Sphinx failed (exit status {status}); its warnings are printed above")
+    # pydata-sphinx-theme ships this Jinja template among its static files; in the site it is junk
+    # whose {{ pathto(...) }} "links" point nowhere.
+    (work / "html" / "_static" / "webpack-macros.html").unlink(missing_ok=True)
     # Swapped in only now, so a failed build leaves the previous site as it was.
     shutil.rmtree(out, ignore_errors=True)
     (work / "html").rename(out)
