@@ -2,17 +2,18 @@
 
 A class of N students (default 30) hands in every lesson; student i hands in the
 ``correct``, ``partial`` or ``blank`` sample of tests/make_submissions.py (in turn).
-The class is graded with the course's nbgrader_config.py (SafeExecute with its data copy,
-CapOutputs, ...) in a temporary copy of the course:
+The class is graded with the course's nbgrader_config.py (each submission restored from the
+released notebook, run in a bubblewrap sandbox, its exercises judged from outside the kernel
+on visible and secret hidden cases, outputs sanitized) in a temporary copy of the course:
 
 - with two nbgrader processes on disjoint students (both cores), the whole class;
 - with one process, the first few students, to show the overhead per notebook.
 
-Seconds per notebook are compared with a plain execution (nbclient, errors allowed, as
-nbgrader runs them) of the same notebooks as nbgrader runs them (the hidden tests put
-back into the test cells), one after the other. Goal: grading at
-most 1.5 times the plain execution. The grades are checked too: the correct samples get
-full marks and the blank ones zero.
+Seconds per notebook are compared with a plain execution (nbclient, errors allowed) of the
+same submitted notebooks, one after the other. Goal: grading at most 1.5 times the plain
+execution. The grades are checked too: the correct samples get full marks and the blank ones
+zero. The sandbox's own start-up cost is measured apart: a Python process started with and
+without bubblewrap and its limits.
 
 Run from the repository root::
 
@@ -22,7 +23,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -38,10 +38,7 @@ from grading import (  # noqa: E402
     autograde_class,
     copy_course,
     generate,
-    load_json,
-    nbgrader_meta,
     notebook_grades,
-    solution_path,
     submit,
 )
 
@@ -56,22 +53,8 @@ def class_of(students: int) -> dict[str, str]:
     return {f"s{i + 1:02d}": KINDS[i % len(KINDS)] for i in range(students)}
 
 
-def as_graded(notebook: dict, lesson: str) -> dict:
-    """What nbgrader executes: the submission with every test cell as in the solution (hidden tests included)."""
-    tests = {
-        nbgrader_meta(c)["grade_id"]: c["source"]
-        for c in load_json(solution_path(lesson))["cells"]
-        if c["cell_type"] == "code" and nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
-    }
-    graded = json.loads(json.dumps(notebook))
-    for cell in graded["cells"]:
-        if nbgrader_meta(cell).get("grade_id") in tests:
-            cell["source"] = tests[nbgrader_meta(cell)["grade_id"]]
-    return graded
-
-
 def write_samples(folder: Path) -> dict[tuple[str, str], tuple[Path, Path]]:
-    """``{(lesson, kind): (submission, the same as graded)}``, as make_submissions.py builds the samples now."""
+    """``{(lesson, kind): (submission, submission)}``, as make_submissions.py builds the samples now."""
     files, _ = make_submissions.build()
     samples = {}
     for path, text in files.items():
@@ -80,9 +63,7 @@ def write_samples(folder: Path) -> dict[tuple[str, str], tuple[Path, Path]]:
             copy = folder / kind / lesson / path.name
             copy.parent.mkdir(parents=True, exist_ok=True)
             copy.write_text(text)
-            graded = copy.with_name(f"{lesson}_as_graded.ipynb")
-            graded.write_text(json.dumps(as_graded(json.loads(text), lesson)))
-            samples[lesson, kind] = (copy, graded)
+            samples[lesson, kind] = (copy, copy)
     return samples
 
 
@@ -115,7 +96,7 @@ def _measure(work: Path, students: int, single: int, lessons: list[str] | None) 
             row = rows.setdefault(lesson, {"plain": statistics.mean(plain[lesson, k] for k in group.values())})
             row[processes] = seconds / size
             row["as expected"] = row.get("as expected", True) and _as_expected(grades, group)
-    return {"students": students, "single": min(single, students), "rows": rows}
+    return {"students": students, "single": min(single, students), "rows": rows, "sandbox": sandbox_startup()}
 
 
 def _as_expected(grades: dict, group: dict[str, str]) -> bool:
@@ -129,10 +110,31 @@ def _as_expected(grades: dict, group: dict[str, str]) -> bool:
     return True
 
 
+def sandbox_startup(repeats: int = 10) -> dict:
+    """Seconds to start ``python -c pass`` plainly and inside the grading sandbox (median of ``repeats``)."""
+    import subprocess
+
+    from medprep_grader.sandbox import Sandbox, sandbox_problem
+
+    if sandbox_problem():
+        return {"problem": sandbox_problem()}
+    scratch = Path(tempfile.mkdtemp(prefix="medprep-bench-sandbox-"))
+    box = Sandbox(scratch, ROOT, scratch, env={"PATH": "/usr/bin:/bin", "HOME": str(scratch)})
+    box.prepare()
+    times = {"plain": [], "sandbox": []}
+    for _ in range(repeats):
+        for kind, command in (("plain", [sys.executable, "-c", "pass"]), ("sandbox", box.command([sys.executable, "-c", "pass"]))):
+            start = time.perf_counter()
+            subprocess.run(command, check=True)
+            times[kind].append(time.perf_counter() - start)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {kind: statistics.median(values) for kind, values in times.items()}
+
+
 def table(result: dict) -> str:
     n, k = result["students"], result["single"]
     lines = [
-        f"| lesson | plain run (hidden tests included) s/notebook | 1 process, {k} students: s/notebook | ratio | "
+        f"| lesson | plain run of the submission s/notebook | 1 process, {k} students: s/notebook | ratio | "
         f"2 processes, {n} students: s/notebook | ratio (goal ≤ {GOAL}) | grades as expected |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -150,6 +152,13 @@ def table(result: dict) -> str:
     )
     lines.append("")
     lines.append(f"A class of {n} grades in about {total[2] * n / 60:.1f} min on this machine with two processes.")
+    startup = result.get("sandbox")
+    if startup and "problem" not in startup:
+        lines.append(f"Sandbox start-up: `python -c pass` {startup['plain'] * 1000:.0f} ms plain, "
+                     f"{startup['sandbox'] * 1000:.0f} ms in bubblewrap with its limits "
+                     f"(+{(startup['sandbox'] - startup['plain']) * 1000:.0f} ms per kernel).")
+    elif startup:
+        lines.append(f"Sandbox start-up not measured: {startup['problem']}")
     return "\n".join(lines)
 
 
