@@ -114,9 +114,9 @@ def crop_helper(g, angle):
     return g[top:bottom, left:right]
 
 
-def crop_shrink(g, angle):
-    """The largest-area centred rectangle in which a rotated image of ones is 1 everywhere (searched row by row)."""
-    valid = rotate(np.ones(g.shape), angle) > 0.999
+def crop_shrink(g, angle, turn=turn_skimage):
+    """The largest-area centred rectangle in which an image of ones, rotated by ``turn``, is 1 everywhere."""
+    valid = turn(np.ones(g.shape), angle) > 0.999
     rows, cols = g.shape
     # columns each row must give up on the left and on the right to keep only valid pixels
     left = np.where(valid.any(axis=1), valid.argmax(axis=1), cols)
@@ -148,7 +148,8 @@ CORRECT = dict(grey=grey_helper, border=border_helper, turn=turn_skimage, crop=c
                common=common_smallest, size=size_skimage)
 STYLES = {
     "helpers": {},
-    "own steps with scipy": dict(grey=grey_own, border=border_own, turn=turn_scipy, crop=crop_shrink, size=size_zoom),
+    "own steps with scipy": dict(grey=grey_own, border=border_own, turn=turn_scipy,
+                                 crop=lambda g, angle: crop_shrink(g, angle, turn_scipy), size=size_zoom),
     "rgba2rgb and a shrinking crop": dict(grey=grey_rgba2rgb, crop=crop_shrink),
 }
 
