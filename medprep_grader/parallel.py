@@ -575,32 +575,32 @@ def autograde(
         raise GradingInputError(f"--course: {root} has no nbgrader_config.py (run the command in the course folder)")
     if workers is not None and workers < 1:
         raise GradingInputError(f"--workers: must be at least 1, got {workers}")
-    config = _course_config(root, db_url)
-    coursedir = _coursedir(config)
-    origin = f"--db-url {_shown(db_url)}" if db_url else f"CourseDirectory.db_url ({_shown(coursedir.db_url)})"
-    _check_database(coursedir.db_url, origin)
-    db_url = with_busy_timeout(coursedir.db_url)
+    # Everything below reads or writes the gradebook, the state files or autograded/: one run at a time.
+    with course_lock(root):
+        config = _course_config(root, db_url)
+        coursedir = _coursedir(config)
+        origin = f"--db-url {_shown(db_url)}" if db_url else f"CourseDirectory.db_url ({_shown(coursedir.db_url)})"
+        _check_database(coursedir.db_url, origin)
+        db_url = with_busy_timeout(coursedir.db_url)
 
-    from nbgrader.api import Gradebook
+        from nbgrader.api import Gradebook
 
-    with Gradebook(db_url, coursedir.course_id) as gradebook:
-        recorded = {a.name: {s.student.id for s in a.submissions} for a in gradebook.assignments}
-    lessons = _lessons(coursedir, set(recorded), lesson)
-    submissions = find_submissions(coursedir, lessons, student)
-    if not submissions:
-        where = coursedir.format_path(coursedir.submitted_directory, student, lesson if lesson != "all" else "*")
-        raise GradingInputError(f"{'--student' if student != '*' else 'LESSON'}: no submission matches {where}")
+        with Gradebook(db_url, coursedir.course_id) as gradebook:
+            recorded = {a.name: {s.student.id for s in a.submissions} for a in gradebook.assignments}
+        lessons = _lessons(coursedir, set(recorded), lesson)
+        submissions = find_submissions(coursedir, lessons, student)
+        if not submissions:
+            where = coursedir.format_path(coursedir.submitted_directory, student, lesson if lesson != "all" else "*")
+            raise GradingInputError(f"{'--student' if student != '*' else 'LESSON'}: no submission matches {where}")
 
-    client = None
-    if scheduler:  # reachable and able to grade, before anything is written
-        client, _ = _connect(scheduler, 0, 0)
-        _check_workers(client, root, db_url)
-    try:
-        with course_lock(root):
+        client = _connect(scheduler, 0, 0)[0] if scheduler else None
+        try:
+            if client is not None:  # reachable and able to grade, before anything is graded
+                _check_workers(client, root, db_url)
             return _run(root, coursedir, db_url, submissions, recorded, client, scheduler, workers, force, progress, out)
-    finally:
-        if client is not None:
-            client.close()
+        finally:
+            if client is not None:
+                client.close()
 
 
 def _run(root, coursedir, db_url, submissions, recorded, client, scheduler, workers, force, progress, out) -> Summary:

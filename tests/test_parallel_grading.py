@@ -38,11 +38,11 @@ SECRET = {"MEDPREP_GRADING_SECRET": "parallel-grading-tests-secret"}
 # --------------------------------------------------------------------------- helpers
 
 
-def _samples(folder: Path) -> tuple[dict[str, Path], dict[str, dict]]:
-    """The samples of LESSON as make_submissions.py builds them now: ``({kind: notebook}, {kind: expected})``."""
+def _samples(folder: Path) -> dict[str, Path]:
+    """The samples of LESSON as make_submissions.py builds them now: ``{kind: notebook}``."""
     import make_submissions
 
-    files, expected = make_submissions.build()
+    files, _ = make_submissions.build()
     notebooks = {}
     for path, text in files.items():
         kind = path.relative_to(SUBMISSIONS).parts[0]
@@ -51,7 +51,7 @@ def _samples(folder: Path) -> tuple[dict[str, Path], dict[str, dict]]:
             copy.parent.mkdir(parents=True, exist_ok=True)
             copy.write_text(text)
             notebooks[kind] = copy
-    return notebooks, {kind: expected[kind][LESSON] for kind in KINDS}
+    return notebooks
 
 
 def make_class(folder: Path, students: int, db_url: str | None = None) -> tuple[Path, dict[str, str]]:
@@ -59,7 +59,7 @@ def make_class(folder: Path, students: int, db_url: str | None = None) -> tuple[
 
     The lesson is recorded (``generate_assignment``) in the gradebook at ``db_url`` (default: SQLite).
     """
-    notebooks, _ = _samples(folder)
+    notebooks = _samples(folder)
     course = copy_course(folder / "course", with_data=True)
     kinds = {f"{KINDS[i % len(KINDS)]}_{i:02d}": KINDS[i % len(KINDS)] for i in range(students)}
     submit(course, LESSON, {student: notebooks[kind] for student, kind in kinds.items()})
@@ -112,18 +112,18 @@ def sqlite_url(course: Path) -> str:
     return f"sqlite:///{course / 'gradebook.db'}"
 
 
-def assert_as_expected(grades: dict, kinds: dict[str, str], expected: dict[str, dict]) -> None:
-    """Every student has the marks of their sample kind, and all students of a kind the same grades."""
+def assert_graded_alike(grades: dict, kinds: dict[str, str]) -> None:
+    """Every student is graded, with the same grades as every student who handed in the same sample.
+
+    (Which marks each sample deserves is test_instructor_workflow's business; here, a submission
+    lost, half graded or graded on a dead kernel would differ from its copies.)
+    """
     assert set(grades) == set(kinds), f"graded {sorted(grades)}, the class is {sorted(kinds)}"
     for student, kind in kinds.items():
-        checks = {name: g for name, g in grades[student].items() if name.endswith("_checks")}
-        assert set(checks) == set(expected[kind]["pass"]) | set(expected[kind]["zero"]), student
-        for name in expected[kind]["pass"]:
-            assert checks[name][0] == checks[name][3] > 0, f"{student}: {name} should get full marks"
-        for name in expected[kind]["zero"]:
-            assert checks[name][0] == 0, f"{student}: {name} should score zero"
         first = next(s for s, k in kinds.items() if k == kind)
         assert grades[student] == grades[first], f"{student} and {first} handed in the same notebook"
+    total = {kind: sum(g[2] or 0 for g in grades[next(s for s, k in kinds.items() if k == kind)].values()) for kind in KINDS}
+    assert total["correct"] > total["partial"] > total["blank"], f"scores by sample: {total}"
 
 
 def states(course: Path) -> dict[str, dict]:
@@ -167,7 +167,7 @@ def test_parallel_on_postgresql_matches_nbgrader_on_sqlite(tmp_path, postgres):
 
     grades = gradebook_grades(db_url)
     assert grades == gradebook_grades(sqlite_url(sequential))
-    assert_as_expected(grades, kinds, _samples(tmp_path / "expected")[1])
+    assert_graded_alike(grades, kinds)
     pages, rows = feedback_and_export(parallel_course, db_url)
     sequential_pages, sequential_rows = feedback_and_export(sequential, sqlite_url(sequential))
     assert rows == sequential_rows and len(rows) == 24
@@ -213,7 +213,7 @@ def test_worker_killed_mid_submission_is_regraded(tmp_path):
     assert summary_counts(output) == (6, 0, 0), output[-3000:]
     after = states(course)
     assert after[student]["state"] == "finished" and after[student]["worker"] != record["worker"], after[student]
-    assert_as_expected(gradebook_grades(sqlite_url(course)), kinds, _samples(tmp_path / "expected")[1])
+    assert_graded_alike(gradebook_grades(sqlite_url(course)), kinds)
 
 
 @pytest.mark.slow
@@ -246,7 +246,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
         assert after[student] == before[student], student
     grades = gradebook_grades(sqlite_url(course))
     assert all(grades[s] == graded_before[s] for s in done)
-    assert_as_expected(grades, kinds, _samples(tmp_path / "expected")[1])
+    assert_graded_alike(grades, kinds)
 
 
 # --------------------------------------------------------------------------- fast: bad input, nothing graded
