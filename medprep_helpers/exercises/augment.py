@@ -9,6 +9,7 @@ per row). The ``judge_*`` functions name the typical mistakes; the grader's hidd
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from ..checks import CheckFailed, NotImplementedYet
 from . import exercise
@@ -208,7 +209,13 @@ def _fail_shear(check, mistake, expected, found, where):
 
 
 def as_unit(found, integer_max=None):
-    """A result on the [0, 1] scale: an integer image's result may keep its range (preserve_range=True)."""
+    """A result on the [0, 1] scale: an integer image's result may keep its range (preserve_range=True).
+
+    Examples
+    --------
+    >>> as_unit(np.array([0, 255]), integer_max=255)
+    array([0., 1.])
+    """
     found = np.asarray(found, dtype=float)
     if integer_max and found.size and found.max() > 1.5:
         found = found / integer_max
@@ -216,7 +223,14 @@ def as_unit(found, integer_max=None):
 
 
 def line_image(rows, cols, column, value=1.0, dtype=None):
-    """A black image with one bright vertical line in ``column`` (float, or ``dtype`` scaled by its maximum)."""
+    """A black image with one bright vertical line in ``column`` (float, or ``dtype`` scaled by its maximum).
+
+    Examples
+    --------
+    >>> line_image(2, 4, 1, value=200 / 255, dtype=np.uint8)
+    array([[  0, 200,   0,   0],
+           [  0, 200,   0,   0]], dtype=uint8)
+    """
     if dtype is None:
         image = np.zeros((rows, cols))
         image[:, column] = value
@@ -360,7 +374,13 @@ def judge_centroid(check, what, found, expected, clockwise, unchanged, where, hi
 
 
 def centroid(weights):
-    """(row, column) centre of mass of a non-negative array (NaNs when it is all zero)."""
+    """(row, column) centre of mass of a non-negative array (NaNs when it is all zero).
+
+    Examples
+    --------
+    >>> centroid(np.array([[0, 1], [0, 1]]))
+    array([0.5, 1. ])
+    """
     weights = np.asarray(weights, dtype=float)
     total = weights.sum()
     rows, cols = np.indices(weights.shape)
@@ -402,8 +422,6 @@ def judge_rotated(check, image_unit, masks, expected_image, clockwise_image, exp
 
 def _outline(mask):
     """Pixels on or next to a mask's edge: where rounding may legitimately differ."""
-    from scipy import ndimage
-
     return ndimage.binary_dilation(mask) & ~ndimage.binary_erosion(mask)
 
 
