@@ -12,15 +12,41 @@ import pytest
 
 from medprep_grader import hidden
 from medprep_grader.secret import rng_for
+from medprep_helpers import exercises, wire
 from medprep_helpers.checks import CheckFailed, Checker, LocalRunner, check
 
 SECRETS = ["test-secret-0123456789", "another-course-secret-42", "spring-term-secret-xyzzy"]
 
 
+def _unsupported(value):
+    if isinstance(value, wire.Unsupported):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_unsupported(v) for v in value)
+    if isinstance(value, dict):
+        return any(_unsupported(v) for v in value.values())
+    return False
+
+
+class WireRunner(LocalRunner):
+    """LocalRunner whose arguments first make the grader's trip through the wire format.
+
+    The grader sends every input to the learner's kernel in :mod:`medprep_helpers.wire`; an input
+    the format cannot carry (a numpy string inside a DataFrame...) must fail here, not at grading.
+    """
+
+    def call(self, name, args, kwargs):
+        sent_args, sent_kwargs = wire.decode(wire.encode((tuple(args), dict(kwargs))))
+        assert not _unsupported((sent_args, sent_kwargs)), f"{name}: an input the wire format cannot carry"
+        return super().call(name, sent_args, sent_kwargs)
+
+
 def grade(name, answer, secret=SECRETS[0]):
-    """Visible checks (as the learner's check cell runs them), then the hidden ones."""
+    """Visible checks as the learner's check cell runs them, then visible and hidden ones with the inputs
+    sent as the grader sends them."""
     check(name, answer)
-    checker = Checker(name, LocalRunner(answer), kind="hidden")
+    exercises.get(name).visible(Checker(name, WireRunner(answer)))
+    checker = Checker(name, WireRunner(answer), kind="hidden")
     hidden.get(name).run(checker, rng_for(name, secret))
     return checker.passed
 
