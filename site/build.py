@@ -127,6 +127,9 @@ def prepare_notebook(notebook: nbformat.NotebookNode, config=None) -> nbformat.N
         if cell.cell_type == "code" and (_is(cell, "solution") or _is(cell, "grade")):
             cell.outputs = []
             cell.execution_count = None
+            # MyST-NB turns tags into CSS classes (tag_<name>): site/_static/medprep.css labels the cells.
+            tag = "exercise-answer" if _is(cell, "solution") else "exercise-check"
+            cell.metadata["tags"] = [*cell.metadata.get("tags", []), tag]
         if cell.cell_type == "markdown":
             for label, title, classes in ADMONITIONS:
                 cell.source = admonish(cell.source, label, title, classes)

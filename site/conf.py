@@ -38,7 +38,7 @@ nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "substitution"]
 myst_heading_anchors = 3
 myst_substitutions = {
-    "wheel": f"medprep-{VERSION}-py3-none-any.whl",
+    "wheel": f"`medprep-{VERSION}-py3-none-any.whl`",  # inline code takes no substitution: bring the backticks
     # A fenced block as a substitution: code blocks take no substitutions inside them.
     "learner_setup": (
         "```bash\n"
