@@ -31,7 +31,9 @@ copyright = "the medprep authors, MIT licence"
 release = version = VERSION
 language = "en"
 
-extensions = ["myst_nb"]  # myst_nb brings myst_parser with it
+# myst_nb brings myst_parser with it; githubpages writes .nojekyll, without which GitHub Pages would
+# hide the _static/ and _images/ folders.
+extensions = ["myst_nb", "sphinx.ext.githubpages"]
 
 # Lesson pages use the outputs stored in the solution notebooks: building never runs a kernel.
 nb_execution_mode = "off"
