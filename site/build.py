@@ -206,16 +206,16 @@ def _slug(heading: str) -> str:
 def readme_section(readme: str, title: str = "instructor") -> str:
     r"""The README's section (``## ...``) whose title contains ``title``, ready for the instructor page.
 
-    Its subsections move up one level (``###`` -> ``##``). Links to other places of the repository
-    (files, anchors outside the section) mean nothing on the website: their text stays, the link
-    goes; web links and anchors inside the section stay links.
+    The section's own heading is left out; its subsections keep their level. Links to other places
+    of the repository (files, anchors outside the section) mean nothing on the website: their text
+    stays, the link goes; web links and anchors inside the section stay links.
 
     Examples
     --------
     >>> text = "# R\n## For instructors\nSee [notes](notes.md).\n### Step\n```bash\n# a comment\n```\n## Authors\nx\n"
     >>> print(readme_section(text))
     See notes.
-    ## Step
+    ### Step
     ```bash
     # a comment
     ```
@@ -232,7 +232,7 @@ def readme_section(readme: str, title: str = "instructor") -> str:
             inside = len(heading.group(1)) == 2 and title.lower() in heading.group(2).lower()
             continue
         if inside:
-            taken.append(line[1:] if heading else line)
+            taken.append(line)
     if not taken:
         raise ValueError(f"README.md has no '## ...' section with {title!r} in its title, which the instructor "
                          "page of the website shows")
