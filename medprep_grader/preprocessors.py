@@ -326,8 +326,9 @@ class SandboxedExecute(Execute):
             self.log.error("Grading %s: the course has no checks for exercise %s (check cell %s_checks): it scores zero; "
                            "add it to medprep_helpers.exercises", self._who, name, name)
             return _error("GraderError", f"{name}: this exercise has no checks in this version of the course")
+        owner = self._sandbox.sandbox_uid if os.geteuid() == 0 and not self.unsafe_no_sandbox else None
         runner = RemoteRunner(self.kc, self.km.interrupt_kernel, self._scratch / "checks",
-                              self.call_timeout, self._deadline)
+                              self.call_timeout, self._deadline, owner=owner)
         runner.gone = self._stopped
         visible = Checker(name, runner)
         hidden_check = hidden.get(name)

@@ -11,6 +11,7 @@ malformed, oversized, late or missing reply is a failed check.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from pathlib import Path
@@ -50,9 +51,11 @@ class RemoteRunner:
         Seconds one call may take.
     deadline : float
         ``time.monotonic()`` value after which no more calls are made (the submission's budget).
+    owner : int, optional
+        uid that must own folders made for the kernel (the sandbox uid when grading as root).
     """
 
-    def __init__(self, client, interrupt, scratch: Path, call_timeout: float, deadline: float):
+    def __init__(self, client, interrupt, scratch: Path, call_timeout: float, deadline: float, owner: int | None = None):
         self.client = client
         self.interrupt = interrupt
         self.scratch = Path(scratch)
@@ -60,6 +63,7 @@ class RemoteRunner:
         self.deadline = float(deadline)
         self.gone: str | None = None
         self.calls = 0
+        self.owner = owner
 
     # -- Checker's runner interface -------------------------------------------------
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
@@ -88,6 +92,8 @@ class RemoteRunner:
     def scratch_path(self, filename: str) -> Path:
         folder = self.scratch / f"check-{secrets.token_hex(6)}"
         folder.mkdir(parents=True)
+        if self.owner is not None:
+            os.chown(folder, self.owner, self.owner)
         return folder / filename
 
     # -- protocol ----------------------------------------------------------------------
