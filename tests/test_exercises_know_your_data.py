@@ -467,6 +467,21 @@ def test_remove_burned_in_text_mistakes_are_named(answer, phrase):
     fails("remove_burned_in_text", answer, phrase)
 
 
+def test_the_task_text_promises_hold_for_the_visible_images():
+    """Text at the image's own maximum, nothing else there, a gap from the thorax: what the task promises
+    (regenerating data/ must keep it true)."""
+    from scipy import ndimage
+
+    from medprep_helpers import data
+    from medprep_helpers.exercises.know_your_data import _toy_text_image
+
+    image, masks = data.load_example("normal_rotated")
+    toy, toy_text, toy_thorax = _toy_text_image()
+    for image, text, thorax in [(image, masks["text"], masks["thorax"]), (toy, toy_text, toy_thorax)]:
+        assert text.any() and np.all(image[text] == image.max()) and image[~text].max() < image.max()
+        assert not (text & ndimage.binary_dilation(thorax, iterations=3)).any()
+
+
 def test_remove_burned_in_text_hidden_images_are_fresh_and_both_depths():
     """Each secret gives new phantom images (8- and 16-bit); their text is not any mask in data/."""
     from medprep_grader.hidden.know_your_data import _random_radiograph

@@ -52,10 +52,8 @@ def label_rate_by(check, rng):
 @hidden("most_associated")
 def most_associated(check, rng):
     cohort = data.load_cohort()
-    strength = {}
-    for column in ["site", "sex", "view", "position"]:
-        table = pd.crosstab(cohort[column], cohort["cardiomegaly"]).to_numpy()
-        strength[column] = chi2_contingency(table, correction=False)[0] / (table.sum() * (min(table.shape) - 1))
+    strength = {column: _cramers_v_variants(pd.crosstab(cohort[column], cohort["cardiomegaly"]).to_numpy())[0]
+                for column in ["site", "sex", "view", "position"]}
     best = max(strength, key=strength.get)
     answer = check.value()
     check.that(answer == best, "the strongest association", "the column with the largest Cramér's V", answer,
