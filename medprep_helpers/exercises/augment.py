@@ -261,7 +261,8 @@ def judge_shear_line(check, found, shape, column, shear, slope, value=1.0, integ
         check.fail(f"the bright line is still there ({where})", f"a line of grey {value:.3g} in every row",
                    "no row holds the whole line", "Use warp's default linear interpolation and black outside.")
     if min(sums[0], sums[-1]) < 0.5 * value and np.all(np.abs(centres[whole] - column) < 0.3):
-        _fail_shear(check, "rows", "the line slanting to the right", "the top rows dark, the line vertical", where)
+        _fail_shear(check, "rows", f"the line slanting by tan({shear:g}) = {slope:+.3f} pixels per row",
+                    "the line still vertical, rows at the top or bottom dark", where)
     if whole.sum() >= 3:
         found_slope, found_start = np.polyfit(rows[whole], centres[whole], 1)
         course = f"the line moves {found_slope:+.3f} pixels per row, row 0 at column {found_start:.2f}"
