@@ -13,6 +13,7 @@ what to do. The exit status is non-zero on any FAIL.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -97,14 +98,13 @@ def check_data() -> Result:
         return Result("course data", False, str(error), install_hint())
     if problems:
         shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} in all)" if len(problems) > 5 else "")
-        in_clone = checkout_root() is not None and data_dir() == checkout_root() / "data"
-        return Result(
-            "course data",
-            False,
-            shown,
-            "restore data/ with `git checkout -- data` (or regenerate: python -m medprep_helpers.data --generate)"
-            if in_clone else f"{install_hint()} (or unset MEDPREP_DATA if it names a copy)",
-        )
+        if os.environ.get("MEDPREP_DATA"):
+            fix = f"MEDPREP_DATA names {data_dir()}: copy the course data there again, or unset MEDPREP_DATA"
+        elif checkout_root() is not None:
+            fix = "restore data/ with `git checkout -- data` (or regenerate: python -m medprep_helpers.data --generate)"
+        else:
+            fix = install_hint()
+        return Result("course data", False, shown, fix)
     count = sum(1 for line in (data_dir() / "MANIFEST.sha256").read_text().splitlines() if line.strip())
     return Result("course data", True, f"{count} files match their SHA-256 checksums")
 

@@ -21,7 +21,22 @@ def test_damaged_data_fails_naming_the_file(tmp_path, monkeypatch, capsys):
     assert check.main() == 1
     out = capsys.readouterr().out
     assert "FAIL course data: cohort/metadata.csv: checksum mismatch" in out
-    assert "-> restore data/" in out
+    assert f"-> MEDPREP_DATA names {copy}: copy the course data there again" in out
+
+
+def test_damaged_data_of_an_installed_package_says_reinstall(tmp_path, monkeypatch):
+    """Outside a clone (the learner wheel), the fix is to reinstall the package, not git."""
+    from medprep_helpers import data
+
+    copy = tmp_path / "data"
+    shutil.copytree(data.data_dir(), copy)
+    (copy / "examples" / "normal_2.png").unlink()
+    monkeypatch.delenv("MEDPREP_DATA", raising=False)
+    monkeypatch.setattr(data, "checkout_root", lambda: None)
+    monkeypatch.setattr(data, "_course_folder", lambda name: copy)
+    result = check.check_data()
+    assert not result.ok and "examples/normal_2.png: missing" in result.detail
+    assert "python -m pip install --force-reinstall medprep-" in result.fix and "git" not in result.fix
 
 
 def test_missing_package_is_reported(monkeypatch):
