@@ -130,6 +130,7 @@ def test_every_image_is_shown_with_alt_text(site, browser):
     problems = []
     for page in sorted(site.glob("*.html")):
         browser.get(page.as_uri())
+        wait_for(browser, "return [...document.images].every(i => i.complete)", f"the images of {page.name}")
         images = browser.execute_script(
             "return [...document.images].map(i => [i.getAttribute('src'), i.getAttribute('alt') || '',"
             " i.complete && i.naturalWidth > 0]);")
