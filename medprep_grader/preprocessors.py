@@ -54,6 +54,9 @@ from .secret import course_secret, rng_for
 __all__ = ["RestoreFromRelease", "SandboxedExecute", "SanitizeOutputs", "check_cell_exercise"]
 
 
+LEARNER_CELL = "medprep_learner_cell"  # metadata key marking cells the learner added (set by the grader)
+
+
 def _nbgrader(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
@@ -121,7 +124,7 @@ class RestoreFromRelease(NbGraderPreprocessor):
             for extra in added.get(index, []):
                 kind = extra["cell_type"]
                 maker = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-                cells.append(maker(source=str(extra.get("source", ""))))
+                cells.append(maker(source=str(extra.get("source", "")), metadata={LEARNER_CELL: True}))
         restored = copy.deepcopy(template)
         restored.cells = cells
         edited = [
@@ -353,7 +356,9 @@ class SandboxedExecute(Execute):
 
     def _report_helper_answers(self, nb) -> None:
         """Tell the instructor, by name, about answers that call a helper computing the exercise's answer."""
-        sources = [c.source for c in nb.cells if c.cell_type == "code" and not _nbgrader(c).get("locked")]
+        # Only what the learner wrote: answer cells and cells they added (teaching cells may use the helpers).
+        sources = [c.source for c in nb.cells if c.cell_type == "code"
+                   and (_nbgrader(c).get("solution") or c.metadata.get(LEARNER_CELL))]
         names: set[str] = set()
         for source in sources:
             try:

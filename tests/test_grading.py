@@ -246,7 +246,7 @@ def test_only_answer_sources_come_from_the_submission(tiny_course):
     assert sources == ["# Lesson", "def f(x):\n    return 2 * x", "helper = 1", 'check("f", f)']
     assert restored.cells[1].metadata == released.cells[1].metadata
     assert restored.cells[3].metadata == released.cells[2].metadata
-    assert restored.cells[2].metadata == {}
+    assert restored.cells[2].metadata == {"medprep_learner_cell": True}  # nothing of the learner's metadata
     assert restored.metadata["kernelspec"]["name"] == "python3"
 
 
@@ -416,8 +416,12 @@ def test_answers_that_call_a_helper_computing_the_answer_are_reported(monkeypatc
     answer.metadata["nbgrader"] = {"grade_id": "label_rate_by_answer", "solution": True, "grade": False, "locked": False}
     checks = new_code_cell('check("label_rate_by", label_rate_by)')
     checks.metadata["nbgrader"] = {"grade_id": "label_rate_by_checks", "grade": True, "locked": True, "points": 1}
+    teaching = new_code_cell("table = stats.rate_table(cohort, 'site')")  # the lesson's own use of the helper
     executor = SandboxedExecute()
     executor._who = "ada/01_know_your_data"
     with caplog.at_level(logging.WARNING):
-        executor._report_helper_answers(new_notebook(cells=[answer, checks]))
+        executor._report_helper_answers(new_notebook(cells=[teaching, checks]))
+    assert "calls rate_table" not in caplog.text, "a teaching cell was reported as the learner's answer"
+    with caplog.at_level(logging.WARNING):
+        executor._report_helper_answers(new_notebook(cells=[teaching, answer, checks]))
     assert "ada/01_know_your_data: the answer to label_rate_by calls rate_table" in caplog.text
