@@ -498,3 +498,18 @@ def test_remove_burned_in_text_hidden_images_are_fresh_and_both_depths():
     stored = {data.load_cohort_masks(s)["text"].shape for s in data.load_cohort()["subject_id"][:5]}
     assert not shapes & stored
 
+
+
+def test_save_lossless_never_follows_a_linked_folder(tmp_path):
+    """A learner who swaps the checks' folder for a link to another folder does not get that folder read."""
+    import os
+
+    from medprep_helpers.exercises.know_your_data import judge_saved
+
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    save_pillow(image, elsewhere / "x.png")
+    os.symlink(elsewhere, tmp_path / "checks")
+    with pytest.raises(CheckFailed, match="a regular file at the given path"):
+        judge_saved(Checker("save_lossless"), tmp_path / "checks" / "x.png", image, tmp_path / "checks" / "x.png", "t")

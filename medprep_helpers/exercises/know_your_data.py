@@ -57,14 +57,6 @@ def label_rate_by(check):
                       group_sizes=[2 / 6, 3 / 6, 1 / 6], shares=[0, 2 / 3, 1 / 3])
 
 
-@exercise("most_associated", LESSON, kind="value")
-def most_associated(check):
-    options = ["site", "sex", "view", "position"]
-    answer = check.value()
-    check.that(answer in options, "one of the options", options, answer,
-               'Assign the column name as a string, e.g. most_associated = "sex".')
-
-
 # --------------------------------------------------------------------------- cramers_v
 
 def judge_cramers_v(check, found, expected, mistakes=(), where="toy table"):
@@ -114,6 +106,14 @@ def cramers_v(check):
                     where="3 x 2 toy table, 0/1 labels")
 
 
+@exercise("most_associated", LESSON, kind="value")
+def most_associated(check):
+    options = ["site", "sex", "view", "position"]
+    answer = check.value()
+    check.that(answer in options, "one of the options", options, answer,
+               'Assign the column name as a string, e.g. most_associated = "sex".')
+
+
 # --------------------------------------------------------------------------- save_lossless
 
 _MAX_FILE_BYTES = 16_000_000  # the checks' images are small; a bigger file is not their image
@@ -134,8 +134,11 @@ def _read_written(check, path, image, where):
         check.fail(f"a file at the given path ({where})", str(path), "no file there",
                    "Write to the `path` argument itself, not to a file name or folder of your own. "
                    "(np.save adds .npy to the name; PNG or TIFF writers keep it.)")
-    check.that(stat.S_ISREG(info.st_mode), f"a regular file at the given path ({where})", "a file",
-               "a link or folder", "Write the image file itself at `path`.")
+    # neither the file nor the folder the checks made for it may be a link (the folders above it may,
+    # e.g. /tmp -> /private/tmp on macOS)
+    plain = stat.S_ISREG(info.st_mode) and stat.S_ISDIR(os.lstat(os.path.dirname(os.path.abspath(path))).st_mode)
+    check.that(plain, f"a regular file at the given path ({where})", "a file", "a link or folder",
+               "Write the image file itself at `path`.")
     check.that(info.st_size <= _MAX_FILE_BYTES, f"a file of reasonable size ({where})",
                f"at most {_MAX_FILE_BYTES:,} bytes", f"{info.st_size:,} bytes", "Write only the image.")
     with open(path, "rb") as handle:
@@ -144,7 +147,7 @@ def _read_written(check, path, image, where):
         check.fail(f"a lossless format ({where})", "PNG or TIFF", "JPEG",
                    "JPEG is lossy: it changes pixel values to save space, and it has no 16-bit grey. Use PNG or TIFF.")
     check.that(head.startswith(_PNG) or head[:4] in _TIFF, f"a PNG or TIFF file ({where})", "PNG or TIFF",
-               f"a file starting with {head!r}",
+               "another kind of file",
                "Write an image file (skimage.io.imsave, imageio.v3.imwrite, PIL.Image.fromarray(image).save).")
     try:
         with warnings.catch_warnings():
