@@ -16,7 +16,9 @@ installs them) these tests are skipped with that reason.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -227,6 +229,14 @@ def click_menu(driver, menu: str, command: str) -> None:
     driver.find_element(By.CSS_SELECTOR, item).click()
 
 
+def first_exercise(notebook: Path) -> str:
+    """The name of the function that a notebook's first answer cell asks for."""
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("solution") and cell["cell_type"] == "code":
+            return re.search(r"def (\w+)", "".join(cell["source"])).group(1)
+    raise AssertionError(f"{notebook} has no answer cell")
+
+
 def test_learner_runs_lesson_1_and_sees_the_first_feedback(lab_browser, tmp_path):
     browser = lab_browser
     course = tmp_path / "medprep-course"
@@ -243,12 +253,20 @@ def test_learner_runs_lesson_1_and_sees_the_first_feedback(lab_browser, tmp_path
         feedback = wait_for(
             browser,
             "const out = [...document.querySelectorAll('.jp-OutputArea-output')]"
-            "  .find(e => /not implemented yet|NotImplementedError/.test(e.textContent));"
+            "  .find(e => /not implemented yet/i.test(e.textContent));"
             "if (out) { out.scrollIntoView({block: 'center'}); return out.textContent; }",
             "the first exercise's feedback")
+        # For the screenshot: once Run All has stopped, bring that cell to the middle of the window.
+        wait_for(browser, "return document.querySelector('.jp-Notebook-ExecutionIndicator')"
+                          "?.getAttribute('data-status') === 'idle'", "Run All to stop")
+        wait_for(browser, "const out = [...document.querySelectorAll('.jp-OutputArea-output')]"
+                          "  .find(e => /not implemented yet/i.test(e.textContent));"
+                          "out.closest('.jp-Cell').scrollIntoView({block: 'center'});"
+                          "return new Promise(done => setTimeout(() => done(true), 1000));", "the cell in view")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SCREENSHOTS / "learner-lesson1-run-all.png"))
-    assert "not implemented yet" in feedback, f"the feedback shown was:\n{feedback}"
+    first = first_exercise(course / lesson / f"{lesson}.ipynb")
+    assert first in feedback, f"the feedback shown is not about the first exercise, {first}:\n{feedback}"
 
 
 def test_instructor_opens_formgrader_and_sees_the_lessons(lab_browser, tmp_path):
