@@ -251,7 +251,7 @@ def _draw_anatomy(rng):
         "aortic_knob": u(0.032, 0.046),
         "rib_first_y": u(-0.355, -0.335),
         "rib_spacing": u(0.05, 0.055),
-        "rib_arch": u(0.06, 0.08),
+        "rib_arch": u(0.04, 0.055),
         "clavicle_y": u(-0.29, -0.27),
         "shoulder_y": u(-0.36, -0.34),
         "arm_x": u(0.5, 0.53),
@@ -335,7 +335,8 @@ def _mediastinum_half_widths(y, a):
         return np.exp(-(((y - centre) / width) ** 2))
 
     base = 0.03 + 0.018 * _smoothstep((y + 0.3) / 0.3)  # the mediastinum widens towards the heart
-    left = base + 0.012 * _smoothstep((y + 0.26) / 0.08) + 0.01 * bump(0.02, 0.08)
+    # image left: the superior vena cava, the azygos arch, the ascending aorta above the right atrium
+    left = base + 0.01 * _smoothstep((y + 0.26) / 0.08) + 0.006 * bump(-0.17, 0.025) + 0.014 * bump(-0.04, 0.05)
     right = (base + 0.006 + a["aortic_knob"] * bump(-0.195, 0.032) + 0.022 * bump(-0.115, 0.022)
              + 0.018 * bump(-0.07, 0.025) + 0.03 * _smoothstep((y - 0.0) / 0.15))
     return left, right
@@ -587,11 +588,11 @@ def _ribs(x, y, a, heart, cage):
     """Posterior ribs (rising from the spine, then curving down the wall), faint anterior ribs, the wall."""
     ax = np.abs(x)
     lateral = (ax - 0.03) / np.maximum(cage - 0.03, 0.05)  # 0 at the spine, 1 at the inner wall
-    crest = 0.5
+    crest = 0.55
     rise = np.where(
         lateral <= crest,
         a["rib_arch"] * (1.0 - (1.0 - lateral / crest) ** 2),
-        a["rib_arch"] * (1.0 - 2.6 * ((lateral - crest) / (1.0 - crest)) ** 2),
+        a["rib_arch"] * (1.0 - 3.2 * ((lateral - crest) / (1.0 - crest)) ** 2),
     )
     steps = np.clip((y + rise - a["rib_first_y"]) / a["rib_spacing"], -1.0, None)
     phase = steps - 0.018 * np.clip(steps, 0.0, None) ** 2  # lower ribs lie further apart
@@ -612,18 +613,18 @@ def _ribs(x, y, a, heart, cage):
     # the lateral chest wall, where the ribs are seen edge-on
     wall = np.exp(-(((ax - cage - 0.012) / 0.009) ** 2)) * _smoothstep((y - a["apex_y"]) / 0.1)
     wall *= 1.0 - _smoothstep((y - a["costophrenic_y"]) / 0.06)
-    return ((0.11 * posterior + 0.06 * anterior) * inside * below + 0.08 * wall) * (1.0 - 0.65 * heart)
+    return ((0.1 * posterior + 0.06 * anterior) * inside * below + 0.08 * wall) * (1.0 - 0.65 * heart)
 
 
 def _clavicles(x, y, a):
     """S-shaped clavicles from the sternal ends, across the apices, up to the acromion."""
     run = np.abs(x) - 0.035
     t = run / 0.4
-    centre = a["clavicle_y"] - 0.05 * t - 0.018 * np.sin(2 * np.pi * t)
+    centre = a["clavicle_y"] - 0.05 * t - 0.024 * np.sin(2 * np.pi * t)
     half = 0.014 + 0.007 * np.exp(-((run / 0.03) ** 2)) + 0.004 * _smoothstep((t - 0.7) / 0.3)
     v = (y - centre) / half
     tube = np.clip((1.0 - np.abs(v)) / 0.25, 0.0, 1.0) * (0.65 + 0.35 * (v * v) ** 2)
-    return 0.34 * tube * _smoothstep(run / 0.015) * _smoothstep((0.41 - run) / 0.02)
+    return 0.27 * tube * _smoothstep(run / 0.015) * _smoothstep((0.41 - run) / 0.02)
 
 
 def _shoulder_bones(x, y, a):
@@ -665,9 +666,10 @@ def _abdomen(x, y, a):
     # the gas bubble: its roof follows the dome (under a thin diaphragm), its floor is the fluid level
     roof = dome + 0.012
     level = a["dome_left_y"] + 0.075
-    r = ((x - 0.19) / 0.062) ** 2 + ((level - y) / 0.055) ** 2  # widest at the fluid level, rounded above
+    # widest at the fluid level, rounded and a little lobulated above
+    r = ((x - 0.19) / 0.062) ** 2 + ((level - y) / 0.055) ** 2 * (1.0 + 0.25 * np.sin(x * 95.0) ** 2)
     bubble = _smoothstep((y - roof) / 0.01) * _smoothstep((level - y) / 0.004) * _smoothstep((1.0 - r) / 0.25)
-    return liver - 0.25 * bubble
+    return liver - 0.16 * bubble
 
 
 def _hila(x, y):
@@ -688,13 +690,13 @@ def _vessel_tree(rng, side, levels=6):
     """
     count = 7
     # upper-lobe vessels go up and out, lower-lobe ones out and down
-    angles = np.radians(np.linspace(-110.0, 100.0, count) + rng.uniform(-8, 8, count))
+    angles = np.radians(np.linspace(-110.0, 100.0, count) + rng.uniform(-14, 14, count))
     if side < 0:
         angles = np.pi - angles
     hilum = np.array([side * 0.105, -0.075 if side > 0 else -0.06])
     offsets = rng.uniform(0.02, 0.04, count)
     starts = hilum + offsets[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    lengths = rng.uniform(0.045, 0.06, count)
+    lengths = rng.uniform(0.035, 0.065, count)
     segments = []
     for level in range(levels):
         ends = starts + lengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
@@ -790,12 +792,15 @@ def _density(frame, a, masks, heart_geometry, rng, sex, cage, dome):
     level = _heart_level(*frame.coords(*window), heart_geometry)
     heart[window] = np.sqrt(np.clip(1.0 - level, 0.0, 1.0))
     heart *= masks["thorax"]
-    overlap = 0.6 * (1.0 - heart) ** 1.5 * masks["heart"]
 
     # lungs: air, deepest away from their borders (a blurred mask is cheaper
     # than a distance transform and also thins the air in narrow apices)
     size = max(3, round(0.03 * frame.scale)) | 1
     lungs = masks["lungs"].astype(np.float32)
+    # only the heart's borders with the lungs (not its top in the mediastinum,
+    # nor its base on the diaphragm) have lung in front of and behind them
+    beside = np.clip(2.0 * ndimage.uniform_filter(lungs, 3 * size), 0.0, 1.0)
+    overlap = 0.6 * (1.0 - heart) ** 1.5 * masks["heart"] * beside
     air = ndimage.uniform_filter(lungs + overlap, size)
     # less air where the lung thins: towards the apices and the lateral wall
     air *= 0.7 + 0.3 * np.sqrt(np.clip(1.0 - (np.abs(x) / (cage + 0.02)) ** 2, 0.0, 1.0))
