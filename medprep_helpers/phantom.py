@@ -259,6 +259,9 @@ def _draw_anatomy(rng):
         "lung_air": u(0.54, 0.62),
         "breast": u(0.8, 1.25),
         "rib_jitter": [float(v) for v in u(-0.06, 0.06, 12)],
+        # bowel gas: (x, depth below the domes, size) of a few pockets, most along the colon's flexures
+        "bowel_gas": [[float(v) for v in row] for row in np.column_stack(
+            [u(-0.3, 0.3, 7), u(0.1, 0.35, 7), u(0.018, 0.04, 7)])],
     }
 
 
@@ -535,7 +538,7 @@ def _breasts(x, y, a):
     ax = np.abs(x)
     r = ((ax - 0.26) / (0.15 * size)) ** 2 + ((y - 0.07) / (0.13 * size)) ** 2
     lower = np.clip((1.0 - r) / 0.08, 0.0, 1.0) * np.sqrt(np.clip(1.0 - r, 0.0, 1.0))
-    return 0.17 * size * lower * _smoothstep((y - 0.02) / 0.13)
+    return 0.24 * size * lower * _smoothstep((y - 0.02) / 0.13)
 
 
 def _spine(x, y, fade):
@@ -665,11 +668,14 @@ def _abdomen(x, y, a):
     liver = 0.07 * below * _smoothstep((0.05 - x) / 0.1) * _smoothstep((0.45 - y) / 0.15)
     # the gas bubble: its roof follows the dome (under a thin diaphragm), its floor is the fluid level
     roof = dome + 0.012
-    level = a["dome_left_y"] + 0.075
+    level = a["dome_left_y"] + 0.07
     # widest at the fluid level, rounded and a little lobulated above
-    r = ((x - 0.19) / 0.062) ** 2 + ((level - y) / 0.055) ** 2 * (1.0 + 0.25 * np.sin(x * 95.0) ** 2)
+    r = ((x - 0.19) / 0.052) ** 2 + ((level - y) / 0.05) ** 2 * (1.0 + 0.3 * np.sin((x - 0.15) * 40.0) ** 2)
     bubble = _smoothstep((y - roof) / 0.01) * _smoothstep((level - y) / 0.004) * _smoothstep((1.0 - r) / 0.25)
-    return liver - 0.16 * bubble
+    gas = 0.0
+    for gx, depth, size in a["bowel_gas"]:
+        gas = gas + np.exp(-(((x - gx) / size) ** 2 + ((y - a["dome_left_y"] - depth) / (0.7 * size)) ** 2))
+    return liver - 0.16 * bubble - 0.07 * np.minimum(gas, 1.3)
 
 
 def _hila(x, y):
@@ -679,7 +685,7 @@ def _hila(x, y):
 
     right = blob(-0.095, -0.055, 0.032, 0.06) + 0.7 * blob(-0.085, -0.11, 0.025, 0.03)
     left = blob(0.1, -0.08, 0.035, 0.04) + 0.7 * blob(0.115, -0.03, 0.026, 0.045)
-    return 0.35 * (right + left)
+    return 0.5 * (right + left)
 
 
 def _vessel_tree(rng, side, levels=6):
@@ -705,7 +711,7 @@ def _vessel_tree(rng, side, levels=6):
         spread *= rng.choice([-1, 1], (angles.size, 1))
         angles = (angles[:, None] + spread).ravel()
         starts = np.repeat(ends, 2, axis=0)
-        lengths = np.repeat(lengths, 2) * rng.uniform(0.72, 0.88, angles.size)
+        lengths = np.repeat(lengths, 2) * rng.uniform(0.66, 0.84, angles.size)
     return np.concatenate(segments)
 
 
@@ -739,7 +745,7 @@ def _draw_segments(segments, weights, frame):
 # Vessel calibre (radius, patient units) and peak density by branching level:
 # wide and dense at the hila, thin and faint towards the periphery.
 _VESSEL_RADIUS = (0.007, 0.0052, 0.0038, 0.0028, 0.002, 0.0015)
-_VESSEL_DENSITY = (0.12, 0.11, 0.08, 0.055, 0.032, 0.018)
+_VESSEL_DENSITY = (0.12, 0.11, 0.08, 0.05, 0.026, 0.012)
 
 
 def _lung_markings(rng, frame, lungs):
@@ -751,8 +757,12 @@ def _lung_markings(rng, frame, lungs):
     """
     segments = np.concatenate([_vessel_tree(rng, side) for side in (-1, 1)])
     level = segments[:, 4].astype(int)
-    # smoothed on its coarse grid first, so that linear interpolation leaves no facets
-    mottle = ndimage.gaussian_filter(rng.standard_normal((24, 24)).astype(np.float32), 1.0, mode="wrap")
+    # two scales of mottle (the countless small vessels no one can trace),
+    # smoothed on their coarse grids first so that linear interpolation leaves no facets
+    coarse = ndimage.gaussian_filter(rng.standard_normal((24, 24)).astype(np.float32), 1.0, mode="wrap")
+    fine = ndimage.gaussian_filter(rng.standard_normal((60, 60)).astype(np.float32), 0.8, mode="wrap")
+    mottle = fine / fine.std() + 1.5 * ndimage.zoom(coarse / coarse.std(), 2.5, order=1, grid_mode=True,
+                                                     mode="grid-wrap")
     rows, cols = np.flatnonzero(lungs.any(axis=1)), np.flatnonzero(lungs.any(axis=0))
     markings = np.zeros((frame.rows, frame.cols), np.float32)
     if not rows.size:
@@ -766,9 +776,9 @@ def _lung_markings(rng, frame, lungs):
         markings[box] += ndimage.gaussian_filter(canvas[box], widths[group[0]])
     # background mottle: coarse noise, smoothly enlarged to the box (no pixel-scale grain)
     height, width = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
-    grain = ndimage.zoom(mottle / mottle.std(), (height / 24, width / 24), order=1, grid_mode=True,
+    grain = ndimage.zoom(mottle / mottle.std(), (height / 60, width / 60), order=1, grid_mode=True,
                          mode="grid-mirror")
-    markings[box] += 0.03 * grain[:height, :width]
+    markings[box] += 0.035 * grain[:height, :width]
     return markings
 
 
