@@ -530,7 +530,7 @@ def _torso_thickness(y, a):
 
 def _arm_centre(y, a):
     """The arms hang at the sides, a little away from the body further down."""
-    return a["arm_x"] + 0.05 * np.clip(y - a["shoulder_y"], 0.0, None)
+    return a["arm_x"] + 0.02 * np.clip(y - a["shoulder_y"], 0.0, None)
 
 
 def _soft_tissue(x, y, a, pixel):
@@ -540,7 +540,7 @@ def _soft_tissue(x, y, a, pixel):
     torso = np.sqrt(np.clip(1.0 - (ax / half) ** 2, 0.0, 1.0)) * _along(_torso_thickness, y, a)
     torso *= np.clip((half - ax) / (1.5 * pixel), 0.0, 1.0)
     # arms: cylinders hanging from the rounded deltoids, with air in the axillae between them and the chest
-    across = (ax - _arm_centre(y, a)) / 0.068  # linear in y: cheaper than a table
+    across = (ax - _arm_centre(y, a)) / 0.08  # linear in y: cheaper than a table
     top = a["shoulder_y"] - 0.035 + 0.05 * across**2
     arm = 0.4 * np.sqrt(np.clip(1.0 - across**2, 0.0, 1.0)) * np.clip((y - top) / (1.5 * pixel), 0.0, 1.0)
     return np.maximum(torso, arm)
@@ -680,7 +680,7 @@ def _abdomen(x, y, a):
     """Liver under the right dome, stomach with its gas bubble and fluid level under the left."""
     dome = _along(_diaphragm_y, x, a)
     below = _smoothstep((y - dome) / 0.012)
-    liver = 0.07 * below * _smoothstep((0.05 - x) / 0.1) * _smoothstep((0.45 - y) / 0.15)
+    liver = 0.07 * below * _smoothstep((0.05 - x) / 0.1) * _smoothstep((0.45 - y) / 0.15) * _smoothstep((0.44 + x) / 0.06)
     # the gas bubble: its roof follows the dome (under a thin diaphragm), its floor is the fluid level
     roof = dome + 0.012
     level = a["dome_left_y"] + 0.07
