@@ -3,8 +3,8 @@
 The course needs chest radiographs that look real at first glance, come with
 exact masks (thorax, lungs, heart, burned-in text), have a known
 cardiothoracic ratio, and can be shared freely. No image here is derived from
-a real patient: every radiograph is drawn from simple shapes in a few tens of
-milliseconds, deterministically from a seed.
+a real patient: every radiograph is drawn from simple shapes in well under a
+second (about 0.07 s of CPU for 512 x 512), deterministically from a seed.
 
 How an image is made
 --------------------
@@ -16,15 +16,27 @@ structure is evaluated there. Masks therefore come out exact and boolean for
 any rotation (what nearest-neighbour resampling of the masks approximates),
 and the image needs no interpolation.
 
-A density map (how much tissue the beam crosses) is summed from the parts:
-soft tissue of the body and shoulders, air in the lungs (deepest in their
-centre), heart, mediastinum, spine, trachea, ribs, clavicles, humeral heads,
-vessels fanning from the hila and the gastric bubble. Displayed brightness
+A density map (how much tissue the beam crosses) is summed from the parts,
+with the shapes and densities a radiologist expects: the trunk (neck,
+sloping trapezius, chest wall, thicker abdomen) and the arms hanging at the
+sides with air in the axillae; breast shadows over the lower zones in women;
+air in the lungs, under domed apices, thinner towards the apices and the
+chest wall, with lung wrapping round the heart's borders; the mediastinum
+(superior vena cava, aortic knob, pulmonary trunk) and the heart; the
+trachea and main bronchi as air; dense hila with vessels that branch, taper
+and fade towards the periphery over a faint mottle; posterior ribs rising
+from the spine and curving down the wall, spaced wider downwards, with
+fainter anterior ribs running obliquely down towards the sternum; S-shaped
+clavicles crossing the apices; scapulae and humeri; vertebrae fading behind
+the heart and below the diaphragm; under the domes the liver, the gastric
+bubble with its fluid level and a little bowel gas. Displayed brightness
 follows an exposure curve, ``1 - exp(-k * density / exposure)``: dense tissue
-is bright, lungs are dark, and a higher ``exposure`` gives a darker film.
+is bright, lungs are dark, and a higher ``exposure`` gives a darker film. A
+wide unsharp mask lifts local contrast as a detector's processing does.
 ``contrast`` stretches the grey levels around mid-grey, quantum noise is added
-(stronger where fewer photons arrive), then burned-in text, the L/R marker and
-the collimation border are drawn on the detector (they do not rotate).
+(stronger where fewer photons arrive), a soft toe keeps the darkest lung
+pixels above 0, then burned-in text, the L/R marker and the collimation
+border are drawn on the detector (they do not rotate).
 
 Cardiothoracic ratio
 --------------------
@@ -73,7 +85,7 @@ __all__ = [
 # each of them, so synthetic_radiograph(**{k: params[k] for k in ...}) redraws.
 _KWARGS = (
     "seed", "shape", "ctr", "body_size", "rotation", "exposure", "contrast",
-    "noise", "border", "text", "marker", "marker_style", "dtype",
+    "noise", "border", "text", "marker", "marker_style", "dtype", "sex",
 )
 
 _DTYPE_MAX = {"uint8": 255, "uint16": 4095}  # uint16 images use 12 bits, like most detectors
@@ -91,7 +103,8 @@ class SyntheticRadiograph:
         2-D, ``uint8`` or ``uint16`` (12 bits used); bright means dense.
     masks : dict of str to ndarray of bool
         ``"thorax"`` (inner rib-cage outline: lungs, heart, mediastinum),
-        ``"lungs"``, ``"heart"`` and ``"text"`` (every burned-in text or
+        ``"lungs"`` (one connected piece per lung), ``"heart"`` and
+        ``"text"`` (every burned-in text or
         marker pixel), each of ``image.shape``.
     ctr : float
         Cardiothoracic ratio measured from the masks (see :func:`measure_ctr`).
@@ -237,8 +250,9 @@ def _draw_anatomy(rng):
     """The per-seed anatomical variation: plain floats (and a list for the ribs), in patient units."""
     u = rng.uniform
     return {
-        "thorax_half_width": u(0.385, 0.41),
-        "apex_y": u(-0.38, -0.36),
+        "thorax_half_width": u(0.365, 0.39),
+        "apex_y": u(-0.40, -0.38),
+        "apex_peak_x": u(0.14, 0.17),  # each lung's apex is a dome, highest this far from the midline
         "widest_y": u(0.08, 0.14),
         "costophrenic_y": u(0.30, 0.33),
         "dome_right_y": u(0.14, 0.17),  # the patient's right (image left) sits higher
@@ -247,14 +261,21 @@ def _draw_anatomy(rng):
         "heart_y": u(0.065, 0.095),
         "heart_tilt_deg": u(22.0, 32.0),
         "heart_right_share": u(0.33, 0.38),  # share of the heart's width right of its long axis
-        "aortic_knob": u(0.025, 0.04),
-        "rib_first_y": u(-0.335, -0.315),
-        "rib_spacing": u(0.057, 0.064),
-        "rib_arch": u(0.085, 0.11),
-        "clavicle_y": u(-0.30, -0.28),
-        "shoulder_y": u(-0.31, -0.29),
-        "lung_air": u(0.64, 0.74),
-        "rib_jitter": [float(v) for v in u(-0.08, 0.08, 10)],
+        "aortic_knob": u(0.032, 0.046),
+        "rib_first_y": u(-0.355, -0.335),
+        "rib_spacing": u(0.05, 0.055),
+        "rib_arch": u(0.04, 0.055),
+        "clavicle_y": u(-0.29, -0.27),
+        "shoulder_y": u(-0.36, -0.34),
+        "arm_x": u(0.5, 0.53),
+        "scapula_x": u(0.29, 0.33),
+        "lung_air": u(0.54, 0.62),
+        "breast": u(0.8, 1.25),
+        "rib_jitter": [float(v) for v in u(-0.06, 0.06, 12)],
+        "rib_shift_right": u(-0.25, 0.25),  # ribs of the two sides never line up exactly (in rib spacings)
+        # bowel gas: (x, depth below the domes, size) of a few pockets, most along the colon's flexures
+        "bowel_gas": [[float(v) for v in row] for row in np.column_stack(
+            [u(-0.3, 0.3, 7), u(0.1, 0.35, 7), u(0.018, 0.04, 7)])],
     }
 
 
@@ -287,10 +308,16 @@ def _thorax_half_width(y, a):
     """Half-width of the inner rib cage at height y (0 above the apex)."""
     span = a["widest_y"] - a["apex_y"]
     s = np.clip((a["widest_y"] - y) / span, 0.0, 1.0)
-    upper = a["thorax_half_width"] * np.clip(1.0 - s**4, 0.0, 1.0) ** 0.35
+    upper = a["thorax_half_width"] * np.clip(1.0 - s**3, 0.0, 1.0) ** 0.4
     upper = np.where(y < a["apex_y"], 0.0, upper)
     # the lower rib cage widens a little towards the costophrenic angles
     return upper * (1.0 + 0.1 * np.clip(y - a["widest_y"], 0.0, None))
+
+
+def _apex_top(x, a):
+    """Top of the lungs over each column: each apex is a dome, lower towards the mediastinum."""
+    medial = np.clip(a["apex_peak_x"] - np.abs(x), 0.0, None)
+    return a["apex_y"] + np.minimum(3.5 * medial**2, 0.06)
 
 
 def _diaphragm_y(x, a):
@@ -306,17 +333,29 @@ def _diaphragm_y(x, a):
 
 
 def _thorax_mask(x, y, a):
-    return (np.abs(x) < _along(_thorax_half_width, y, a)) & (y < _along(_diaphragm_y, x, a))
+    """The thorax mask, the rib cage's half-width and the diaphragm's height at every pixel."""
+    cage = _along(_thorax_half_width, y, a)
+    dome = _along(_diaphragm_y, x, a)
+    cage, dome = np.broadcast_arrays(cage, dome)  # full grids, so that windows can be cut from them
+    return (np.abs(x) < cage) & (y < dome) & (y > _along(_apex_top, x, a)), cage, dome
 
 
 def _mediastinum_half_widths(y, a):
-    """Distances of the lungs' medial borders from the midline, image left and right."""
+    """Distances of the lungs' medial borders from the midline, image left and right.
+
+    Image left (the patient's right): the superior vena cava, a straight
+    edge down to the heart. Image right: the left subclavian artery, the
+    aortic knob, the aortopulmonary window, the pulmonary trunk and the
+    left atrial appendage, then the heart.
+    """
     def bump(centre, width):
         return np.exp(-(((y - centre) / width) ** 2))
 
-    widening = 0.012 * _smoothstep((y + 0.3) / 0.3)  # the mediastinum widens towards the heart
-    left = 0.042 + widening + 0.01 * bump(-0.05, 0.06)
-    right = 0.038 + widening + a["aortic_knob"] * bump(-0.18, 0.035) + 0.018 * bump(-0.095, 0.03)
+    base = 0.03 + 0.018 * _smoothstep((y + 0.3) / 0.3)  # the mediastinum widens towards the heart
+    # image left: the superior vena cava, the azygos arch, the ascending aorta above the right atrium
+    left = base + 0.01 * _smoothstep((y + 0.26) / 0.08) + 0.006 * bump(-0.17, 0.025) + 0.014 * bump(-0.04, 0.05)
+    right = (base + 0.006 + a["aortic_knob"] * bump(-0.195, 0.032) + 0.022 * bump(-0.115, 0.022)
+             + 0.018 * bump(-0.07, 0.025) + 0.03 * _smoothstep((y - 0.0) / 0.15))
     return left, right
 
 
@@ -377,13 +416,30 @@ def measure_ctr(heart, thorax):
     return _column_extent(heart) / thorax_extent
 
 
+def _largest_per_side(lungs, frame):
+    """Keep each lung's largest connected piece (slivers beside the heart are not lung)."""
+    labels, count = ndimage.label(lungs)
+    if count <= 2:
+        return lungs
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    centre = (frame.cols - 1) / 2
+    cols = ndimage.center_of_mass(lungs, labels, range(1, count + 1))
+    keep = np.zeros(count + 1, bool)
+    for side in (False, True):
+        on_side = [i + 1 for i, (_, col) in enumerate(cols) if (col > centre) == side]
+        if on_side:
+            keep[max(on_side, key=lambda i: sizes[i])] = True
+    return keep[labels]
+
+
 def _fit_heart(frame, a, thorax, ctr):
     """Scale the heart until its measured column extent gives ``ctr``.
 
     The extent grows almost in proportion to the nominal width, so a few
-    proportional updates land within half a pixel of the target. The first
-    ones look at every other row only (the column extent hardly depends on
-    the rows); the last ones at every row.
+    proportional updates come close to the target. These look at every
+    other row only (the column extent hardly depends on the rows); the last
+    ones, at every row, bisect down to the nearest whole column.
     """
     target = ctr * _column_extent(thorax)
     window = frame.window(*_HEART_BOX)
@@ -396,12 +452,26 @@ def _fit_heart(frame, a, thorax, ctr):
         return _column_extent((level < 1.0) & inside[rows])
 
     width = ctr * 2 * a["thorax_half_width"] / 0.9
-    for step, tries in ((2, 4), (1, 3)):
-        for _ in range(tries):
-            found = extent(width, step)
-            if found == 0 or abs(found - target) <= 0.5:
-                break
-            width *= target / found
+    for _ in range(4):
+        found = extent(width, 2)
+        if found == 0 or abs(found - target) <= 0.5:
+            break
+        width *= target / found
+    # the extent is a whole number of columns, so proportional steps can jump
+    # over the target: once it is bracketed, bisect; keep the best width seen
+    best, low, high = None, None, None
+    for _ in range(8):
+        found = extent(width, 1)
+        if found == 0:
+            break
+        if best is None or abs(found - target) < abs(best[1] - target):
+            best = (width, found)
+        if abs(found - target) <= 0.5:
+            break
+        low, high = (width, high) if found < target else (low, width)
+        width = (low + high) / 2 if low is not None and high is not None else width * target / found
+    if best is not None:
+        width = best[0]
     heart = np.zeros(thorax.shape, bool)
     heart[window] = _heart_level(x, y, _heart_geometry(a, width)) < 1.0
     heart &= thorax
@@ -412,6 +482,27 @@ def _fit_heart(frame, a, thorax, ctr):
 # density: how much tissue the beam crosses (arbitrary units, ~1 = chest wall)
 
 
+def _upsample(values, step, shape):
+    """Linear interpolation of values sampled on every ``step``-th pixel back to ``shape``.
+
+    Sample i sits on pixel ``i * step``; pixels past the last sample repeat it.
+    """
+    if step == 1:
+        return values
+    out = values
+    for axis in (0, 1):
+        n = out.shape[axis]
+        position = np.minimum(np.arange(shape[axis], dtype=np.float32) / step, n - 1)
+        low = np.minimum(position.astype(np.int32), max(n - 2, 0))
+        frac = position - low
+        high = np.minimum(low + 1, n - 1)
+        if axis == 0:
+            out = out[low] * (1 - frac)[:, None] + out[high] * frac[:, None]
+        else:
+            out = out[:, low] * (1 - frac)[None, :] + out[:, high] * frac[None, :]
+    return out.astype(np.float32)
+
+
 def _add(density, frame, bbox, structure):
     """Add ``structure(x, y)`` over the pixels covering a patient-space box."""
     window = frame.window(*bbox)
@@ -419,30 +510,65 @@ def _add(density, frame, bbox, structure):
         density[window] += structure(*frame.coords(*window))
 
 
-def _body_half_width(y, a):
-    """Outline of the body: neck, sloping shoulders, arms, narrowing torso."""
-    neck, shoulder, waist = 0.09, 0.54, 0.45
-    top = a["shoulder_y"] - 0.16
-    t = np.clip((y - top) / 0.16, 0.0, 1.0)
-    half = neck + (shoulder - neck) * (1.0 - (1.0 - t) ** 2)
-    return half - (shoulder - waist) * _smoothstep(y / 0.45)
+def _torso_half_width(y, a):
+    """Outline of the trunk: neck, sloping trapezius, shoulder girdle, chest wall, waist."""
+    neck, shoulders = 0.078, a["arm_x"] - 0.03
+    axilla = a["shoulder_y"] + 0.17
+    chest = (a["thorax_half_width"] + 0.045) * (1.0 + 0.08 * np.clip(y - a["widest_y"], 0.0, None))
+    chest = chest - 0.035 * _smoothstep((y - 0.25) / 0.3)  # narrowing to the waist
+    # the trapezius: steep beside the neck, flat towards the acromion
+    trapezius = neck + (shoulders - neck) * (1.0 - np.clip((a["shoulder_y"] - y) / 0.16, 0.0, 1.0) ** 0.75)
+    below = shoulders + (chest - shoulders) * _smoothstep((y - a["shoulder_y"]) / (axilla - a["shoulder_y"]))
+    return np.where(y < a["shoulder_y"], trapezius, below)
+
+
+def _torso_thickness(y, a):
+    """Relative path length through the trunk at its midline: thin neck, thicker abdomen."""
+    neck = 1.0 - 0.45 * _smoothstep((a["shoulder_y"] + 0.02 - y) / 0.12)
+    return neck * (1.0 + 0.25 * _smoothstep((y - 0.1) / 0.25))
+
+
+def _arm_centre(y, a):
+    """The arms hang at the sides, a little away from the body further down."""
+    return a["arm_x"] + 0.02 * np.clip(y - a["shoulder_y"], 0.0, None)
 
 
 def _soft_tissue(x, y, a, pixel):
-    half = _along(_body_half_width, y, a)
-    inside = np.sqrt(np.clip(1.0 - (x / half) ** 2, 0.0, 1.0))
-    inside = inside * np.clip((half - np.abs(x)) / (1.5 * pixel), 0.0, 1.0)
-    # thinner neck, thicker abdomen
-    thickness = 1.0 + 0.2 * _smoothstep((y - 0.12) / 0.25) - 0.25 * _smoothstep((a["shoulder_y"] - 0.06 - y) / 0.1)
-    return inside * thickness
+    """Path length through soft tissue (1 = the chest at its midline); also the body outline."""
+    ax = np.abs(x)
+    half = _along(_torso_half_width, y, a)
+    torso = np.sqrt(np.clip(1.0 - (ax / half) ** 2, 0.0, 1.0)) * _along(_torso_thickness, y, a)
+    torso *= np.clip((half - ax) / (1.5 * pixel), 0.0, 1.0)
+    # arms: cylinders hanging from the rounded deltoids, with air in the axillae between them and the chest
+    across = (ax - _arm_centre(y, a)) / 0.08  # linear in y: cheaper than a table
+    top = a["shoulder_y"] - 0.035 + 0.05 * across**2
+    arm = 0.4 * np.sqrt(np.clip(1.0 - across**2, 0.0, 1.0)) * np.clip((y - top) / (1.5 * pixel), 0.0, 1.0)
+    return np.maximum(torso, arm)
 
 
-def _spine(x, y):
-    level = np.mod((y + 0.3) / 0.05, 1.0)  # position within one vertebra
-    column = np.sqrt(np.clip(1.0 - (x / 0.04) ** 2, 0.0, 1.0))
-    disc = np.exp(-(((level - 0.5) / 0.09) ** 2))
-    pedicles = np.exp(-(((np.abs(x) - 0.026) / 0.007) ** 2 + ((level - 0.25) / 0.15) ** 2))
-    return 0.26 * column * (1.0 - 0.35 * disc) + 0.08 * pedicles
+def _breasts(x, y, a):
+    """Breast shadows over the lower zones: a sharp, curved lower margin, fading upwards."""
+    size = a["breast"]
+    ax = np.abs(x)
+    r = ((ax - 0.26) / (0.15 * size)) ** 2 + ((y - 0.07) / (0.13 * size)) ** 2
+    lower = np.clip((1.0 - r) / 0.08, 0.0, 1.0) * np.sqrt(np.clip(1.0 - r, 0.0, 1.0))
+    return 0.24 * size * lower * _smoothstep((y - 0.02) / 0.13)
+
+
+def _spine(x, y, fade):
+    """Vertebral bodies with end plates, discs, pedicles and spinous processes; ``fade`` behind the heart."""
+    p = (y + 0.52) / 0.044
+    level = p - 0.006 * p * p  # vertebrae grow taller downwards
+    v = np.mod(level, 1.0)
+    half = 0.027 + 0.008 * _smoothstep((y + 0.1) / 0.5)
+    body = np.clip((half - np.abs(x)) / 0.004, 0.0, 1.0)
+    plates = np.exp(-(((v - 0.08) / 0.05) ** 2)) + np.exp(-(((v - 0.82) / 0.05) ** 2))
+    disc = _smoothstep((v - 0.86) / 0.03) * _smoothstep((0.99 - v) / 0.03)
+    bone = body * (0.08 + 0.04 * plates - 0.06 * disc + 0.03 * _band(np.abs(x) - half + 0.003, 0.002, 0.002))
+    ring = np.hypot((np.abs(x) - 0.8 * half) / 0.007, (v - 0.35) / 0.13)
+    pedicles = np.exp(-(((ring - 1.0) / 0.35) ** 2))
+    spinous = np.exp(-((x / 0.006) ** 2 + ((v - 0.65) / 0.12) ** 2))
+    return 0.55 * (bone + 0.05 * pedicles + 0.045 * spinous) * fade
 
 
 def _segment_distance(x, y, p0, p1):
@@ -454,91 +580,153 @@ def _segment_distance(x, y, p0, p1):
 
 def _airways(x, y, pixel):
     """Trachea down to the carina and the two main bronchi (negative: air)."""
-    carina = (0.004, -0.15)
-    trachea = _band(x - 0.004, 0.021, 3 * pixel) * _smoothstep((carina[1] - y) / 0.02)
-    bronchi = sum(_band(_segment_distance(x, y, carina, (side * 0.075, -0.085)), 0.012, 3 * pixel) for side in (-1, 1))
-    return -0.2 * np.maximum(trachea, bronchi)
+    carina = (-0.004, -0.14)
+    # the aortic arch pushes the trachea a little to the patient's right (image left)
+    centre = -0.008 * np.exp(-(((y + 0.2) / 0.06) ** 2))
+    half = 0.02 - 0.003 * _smoothstep((y + 0.3) / 0.15)
+    trachea = _band(x - centre, half, 3 * pixel) * _smoothstep((carina[1] - y) / 0.02)
+    right = _band(_segment_distance(x, y, carina, (-0.04, -0.11)), 0.01, 3 * pixel)
+    left = _band(_segment_distance(x, y, carina, (0.055, -0.115)), 0.009, 3 * pixel)
+    return -0.26 * trachea - 0.1 * np.maximum(right, left)
 
 
-def _rib_profile(phase, fill):
-    """Brightness across a rib at a position ``phase`` (ribs at integer + [0, fill))."""
-    v = 2.0 * np.mod(phase, 1.0) / fill - 1.0  # -1..1 across the rib
-    inside = np.clip((1.0 - np.abs(v)) / 0.25, 0.0, 1.0)
+def _rib_profile(phase, fill, cortex):
+    """Density across a rib at a position ``phase`` (ribs at integer + [0, fill)).
+
+    Cortical bone makes the edges denser, the lower edge most.
+    """
+    v = 2.0 * np.mod(phase, 1.0) / fill - 1.0  # -1 (upper edge) .. 1 (lower edge)
+    inside = np.clip((1.0 - np.abs(v)) / 0.22, 0.0, 1.0)
     v2 = v * v
-    return inside * (0.55 + 0.45 * v2 * v2)  # cortical bone makes the edges brighter
+    return inside * (1.0 - cortex + cortex * v2 * v2 * (1.0 + 0.4 * v))
 
 
-def _ribs(x, y, a):
-    cage = _along(_thorax_half_width, y, a)
-    lateral = (np.abs(x) - 0.035) / a["thorax_half_width"]  # 0 at the spine, ~1 at the wall
-    # posterior ribs rise from the spine to a crest, then curve down along the wall
-    crest = 0.62
+def _ribs(x, y, a, heart, cage):
+    """Posterior ribs (rising from the spine, then curving down the wall), faint anterior ribs, the wall."""
+    ax = np.abs(x)
+    lateral = (ax - 0.03) / np.maximum(cage - 0.03, 0.05)  # 0 at the spine, 1 at the inner wall
+    crest = 0.55
     rise = np.where(
         lateral <= crest,
         a["rib_arch"] * (1.0 - (1.0 - lateral / crest) ** 2),
-        a["rib_arch"] * (1.0 - 1.4 * ((lateral - crest) / (1.0 - crest)) ** 2),
+        a["rib_arch"] * (1.0 - 3.2 * ((lateral - crest) / (1.0 - crest)) ** 2),
     )
-    steps = np.clip((y + rise - a["rib_first_y"]) / a["rib_spacing"], -1.0, None)
-    phase = steps - 0.01 * np.clip(steps, 0.0, None) ** 2  # lower ribs lie a little further apart
+    steps = (y + rise - a["rib_first_y"]) / a["rib_spacing"] + np.where(x < 0, np.float32(a["rib_shift_right"]), 0)
+    steps = np.clip(steps, -1.0, None)
+    phase = steps - 0.018 * np.clip(steps, 0.0, None) ** 2  # lower ribs lie further apart
     # no two ribs are spaced alike: shift each rib a little, switching from one
     # shift to the next in the middle of the gap below a rib (where it is 0)
-    which = np.clip(np.floor(phase + 0.3).astype(int), 0, 9)
-    phase -= np.asarray(a["rib_jitter"], np.float32)[which]
-    posterior = _rib_profile(phase, 0.45) * (phase > 0) * (phase < 10)
-    posterior *= _smoothstep(lateral / 0.06)
-    # anterior ribs: fainter, sloping down towards the sternum, invisible as cartilage
-    slope = 0.16 * (1.0 - np.clip(lateral, 0.0, 1.0))
-    anterior_phase = (y - slope - a["rib_first_y"] - 0.01) / (1.15 * a["rib_spacing"])
-    anterior = _rib_profile(anterior_phase, 0.32) * (anterior_phase > 0) * (anterior_phase < 6)
-    anterior *= _smoothstep((lateral - 0.35) / 0.25)
-    inside = np.clip((cage + 0.02 - np.abs(x)) / 0.01, 0.0, 1.0) * (y > a["apex_y"] - 0.03) * (y < a["costophrenic_y"])
+    which = np.clip(np.floor(phase + 0.3).astype(np.int32), 0, 11)
+    phase = phase - np.asarray(a["rib_jitter"], np.float32)[which]
+    posterior = _rib_profile(phase, 0.5, 0.45) * (phase > 0) * (phase < 11)
+    posterior *= _smoothstep((lateral - 0.04) / 0.1) * _smoothstep((ax - 0.035) / 0.03)
+    # anterior ribs: from the wall obliquely down towards the sternum, fading into cartilage
+    slope = 0.16 * (1.0 - np.clip(lateral, 0.0, 1.0)) ** 1.2
+    anterior_phase = (y - slope - a["rib_first_y"] + 0.02) / (1.75 * a["rib_spacing"])
+    anterior = _rib_profile(anterior_phase, 0.3, 0.3) * (anterior_phase > 0.2) * (anterior_phase < 5.5)
+    anterior *= _smoothstep((lateral - 0.3) / 0.3)
+    inside = np.clip((cage + 0.025 - ax) / 0.01, 0.0, 1.0) * _smoothstep((y - a["apex_y"] + 0.04) / 0.03)
+    # below the domes only the lateral parts of the lowest ribs show through the abdomen
+    below = 1.0 - _smoothstep((y - a["costophrenic_y"] + 0.1) / 0.1) * (1.0 - 0.6 * _smoothstep((lateral - 0.55) / 0.3))
     # the lateral chest wall, where the ribs are seen edge-on
-    wall = np.exp(-(((np.abs(x) - cage - 0.012) / 0.009) ** 2)) * _smoothstep((y - a["apex_y"]) / 0.1)
-    wall *= y < a["costophrenic_y"] + 0.02
-    return (0.17 * posterior + 0.08 * anterior) * inside + 0.1 * wall
+    wall = np.exp(-(((ax - cage - 0.012) / 0.009) ** 2)) * _smoothstep((y - a["apex_y"]) / 0.1)
+    wall *= 1.0 - _smoothstep((y - a["costophrenic_y"]) / 0.06)
+    return ((0.1 * posterior + 0.06 * anterior) * inside * below + 0.08 * wall) * (1.0 - 0.65 * heart)
 
 
 def _clavicles(x, y, a):
-    run = np.abs(x) - 0.03  # from the sternal end outwards
-    centre = a["clavicle_y"] - 0.17 * run - 0.018 * np.sin(2 * np.pi * run / 0.37)
-    half = 0.014 + 0.006 * np.exp(-((run / 0.03) ** 2))  # bulbous sternal end
+    """S-shaped clavicles from the sternal ends, across the apices, up to the acromion."""
+    run = np.abs(x) - 0.035
+    t = run / 0.4
+    centre = a["clavicle_y"] - 0.05 * t - 0.024 * np.sin(2 * np.pi * t)
+    half = 0.014 + 0.007 * np.exp(-((run / 0.03) ** 2)) + 0.004 * _smoothstep((t - 0.7) / 0.3)
     v = (y - centre) / half
-    tube = np.clip((1.0 - np.abs(v)) / 0.25, 0.0, 1.0) * (0.75 + 0.25 * (v * v) ** 2)
-    return 0.4 * tube * _smoothstep(run / 0.015) * _smoothstep((0.38 - run) / 0.02)
+    tube = np.clip((1.0 - np.abs(v)) / 0.25, 0.0, 1.0) * (0.65 + 0.35 * (v * v) ** 2)
+    return 0.27 * tube * _smoothstep(run / 0.015) * _smoothstep((0.41 - run) / 0.02)
 
 
-def _humeral_heads(x, y, a):
-    r = np.hypot(np.abs(x) - 0.515, y - (a["shoulder_y"] + 0.03)) / 0.075
-    return 0.16 * np.clip((1.0 - r) / 0.15, 0.0, 1.0) * (0.6 + 0.4 * (r * r * r) ** 2)
+def _shoulder_bones(x, y, a):
+    """Humeral heads and shafts inside the deltoids; scapulae with their medial and lateral borders."""
+    ax = np.abs(x)
+    sy = a["shoulder_y"]
+    centre = _arm_centre(y, a) - 0.012
+    # humerus: a head in the glenoid, then the shaft down the arm (a tube: denser walls)
+    r = np.hypot(ax - (a["arm_x"] - 0.045), y - (sy + 0.065)) / 0.052
+    head = np.clip((1.0 - r) / 0.1, 0.0, 1.0) * (0.7 + 0.3 * r**4)
+    v = (ax - centre) / 0.021
+    shaft = np.clip((1.0 - np.abs(v)) / 0.2, 0.0, 1.0) * (0.55 + 0.45 * v**4) * _smoothstep((y - sy - 0.05) / 0.03)
+    shaft *= _smoothstep((sy + 0.32 - y) / 0.12)  # the arm leaves the beam (forearms forward, off the film)
+    humerus = 0.2 * np.maximum(head, shaft)
+    # scapula: a plate between a medial and a lateral border meeting at the inferior angle
+    top, bottom = sy + 0.03, sy + 0.3
+    t = np.clip((y - top) / (bottom - top), 0.0, 1.0)
+    medial = a["scapula_x"] + 0.035 * t
+    lateral = (a["arm_x"] - 0.085) + (a["scapula_x"] + 0.045 - (a["arm_x"] - 0.085)) * t**0.8
+    plate = np.clip((ax - medial) / 0.004, 0.0, 1.0) * np.clip((lateral - ax) / 0.006, 0.0, 1.0)
+    plate *= _smoothstep((y - top) / 0.02) * (y < bottom)
+    edges = np.exp(-(((ax - medial - 0.003) / 0.003) ** 2)) + 2.0 * np.exp(-(((lateral - ax - 0.008) / 0.008) ** 2))
+    scapula = plate * (0.05 + 0.04 * edges)
+    return humerus + scapula
 
 
-def _gastric_bubble(x, y, a):
-    """Air in the stomach under the left hemidiaphragm (image right), with a fluid level."""
-    centre_y = a["dome_left_y"] + 0.075
-    r = ((x - 0.2) / 0.06) ** 2 + ((y - centre_y) / 0.032) ** 2
-    return -0.22 * np.clip((1.0 - r) / 0.25, 0.0, 1.0) * _smoothstep((centre_y + 0.012 - y) / 0.006)
+def _mediastinal_vessels(x, y):
+    """The aortic arch seen end-on at the knob, and the descending aorta beside the spine."""
+    knob = np.exp(-(((x - 0.06) / 0.03) ** 2 + ((y + 0.19) / 0.04) ** 2))
+    descending = _band(x - 0.045, 0.018, 0.006) * _smoothstep((y + 0.19) / 0.03) * _smoothstep((0.25 - y) / 0.1)
+    return 0.06 * knob + 0.035 * descending
 
 
-def _vessel_tree(rng, side, levels=4):
-    """Segments (x0, y0, x1, y1, level) of one lung's vessels, fanning out from the hilum."""
-    count = 9
-    angles = np.radians(np.linspace(-120.0, 85.0, count) + rng.uniform(-10, 10, count))
+def _abdomen(x, y, a):
+    """Liver under the right dome, stomach with its gas bubble and fluid level under the left."""
+    dome = _along(_diaphragm_y, x, a)
+    below = _smoothstep((y - dome) / 0.012)
+    liver = 0.07 * below * _smoothstep((0.05 - x) / 0.1) * _smoothstep((0.45 - y) / 0.15) * _smoothstep((0.44 + x) / 0.06)
+    # the gas bubble: its roof follows the dome (under a thin diaphragm), its floor is the fluid level
+    roof = dome + 0.012
+    level = a["dome_left_y"] + 0.07
+    # widest at the fluid level, rounded and a little lobulated above
+    r = ((x - 0.19) / 0.052) ** 2 + ((level - y) / 0.05) ** 2 * (1.0 + 0.3 * np.sin((x - 0.15) * 40.0) ** 2)
+    bubble = _smoothstep((y - roof) / 0.01) * _smoothstep((level - y) / 0.004) * _smoothstep((1.0 - r) / 0.25)
+    gas = 0.0
+    for gx, depth, size in a["bowel_gas"]:
+        gas = gas + np.exp(-(((x - gx) / size) ** 2 + ((y - a["dome_left_y"] - depth) / (0.7 * size)) ** 2))
+    return liver - 0.16 * bubble - 0.07 * np.minimum(gas, 1.3)
+
+
+def _hila(x, y):
+    """The pulmonary arteries at the lung roots: the right hilum (image left) lower than the left."""
+    def blob(cx, cy, sx, sy):
+        return np.exp(-(((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
+
+    right = blob(-0.095, -0.055, 0.032, 0.06) + 0.7 * blob(-0.085, -0.11, 0.025, 0.03)
+    left = blob(0.1, -0.08, 0.035, 0.04) + 0.7 * blob(0.115, -0.03, 0.026, 0.045)
+    return 0.5 * (right + left)
+
+
+def _vessel_tree(rng, side, levels=6):
+    """Segments (x0, y0, x1, y1, level) of one lung's vessels, branching out from the hilum.
+
+    Every branch forks in two: one child keeps close to the parent's course,
+    the other turns away; both bend a little, so no vessel runs straight.
+    """
+    count = 7
+    # upper-lobe vessels go up and out, lower-lobe ones out and down
+    angles = np.radians(np.linspace(-110.0, 100.0, count) + rng.uniform(-14, 14, count))
     if side < 0:
         angles = np.pi - angles
-    # trunks leave from all around the hilum rather than from one point
-    offsets = rng.uniform(0.015, 0.035, count)
-    starts = np.array([side * 0.095, -0.055]) + offsets[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    lengths = rng.uniform(0.05, 0.075, count)
+    hilum = np.array([side * 0.105, -0.075 if side > 0 else -0.06])
+    offsets = rng.uniform(0.02, 0.04, count)
+    starts = hilum + offsets[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    lengths = rng.uniform(0.035, 0.065, count)
     segments = []
     for level in range(levels):
         ends = starts + lengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
         segments.append(np.column_stack([starts, ends, np.full(angles.size, level)]))
-        # each branch forks, one child keeping close to the parent's course
-        spread = np.radians(np.column_stack([rng.uniform(-12, 12, angles.size), rng.uniform(18, 35, angles.size)]))
+        spread = np.radians(np.column_stack([rng.uniform(-14, 14, angles.size), rng.uniform(22, 42, angles.size)]))
         spread *= rng.choice([-1, 1], (angles.size, 1))
         angles = (angles[:, None] + spread).ravel()
         starts = np.repeat(ends, 2, axis=0)
-        lengths = np.repeat(lengths, 2) * rng.uniform(0.75, 0.92, angles.size)
+        lengths = np.repeat(lengths, 2) * rng.uniform(0.66, 0.84, angles.size)
     return np.concatenate(segments)
 
 
@@ -569,38 +757,52 @@ def _draw_segments(segments, weights, frame):
     return canvas.reshape(rows, cols).astype(np.float32)
 
 
+# Vessel calibre (radius, patient units) and peak density by branching level:
+# wide and dense at the hila, thin and faint towards the periphery.
+_VESSEL_RADIUS = (0.007, 0.0052, 0.0038, 0.0028, 0.002, 0.0015)
+_VESSEL_DENSITY = (0.12, 0.11, 0.08, 0.05, 0.026, 0.012)
+
+
 def _lung_markings(rng, frame, lungs):
-    """Vessels fanning from the hila, tapering outwards, plus faint texture.
+    """Vessels branching from the hila, tapering and fading outwards, plus a faint smooth mottle.
 
     Only the lungs' bounding box is blurred: the markings are masked to the
-    lungs anyway.
+    lungs anyway. Each level is blurred to its own calibre; multiplying by
+    the blur width keeps the contrast the same at every image size.
     """
     segments = np.concatenate([_vessel_tree(rng, side) for side in (-1, 1)])
     level = segments[:, 4].astype(int)
-    trunks = _draw_segments(segments, np.array([1.0, 0.7, 0.0, 0.0])[level], frame)
-    branches = _draw_segments(segments, np.array([0.0, 0.0, 0.6, 0.4])[level], frame)
-    texture = rng.standard_normal((frame.rows, frame.cols), np.float32)
+    # two scales of mottle (the countless small vessels no one can trace),
+    # smoothed on their coarse grids first so that linear interpolation leaves no facets
+    coarse = ndimage.gaussian_filter(rng.standard_normal((24, 24)).astype(np.float32), 1.0, mode="wrap")
+    fine = ndimage.gaussian_filter(rng.standard_normal((60, 60)).astype(np.float32), 0.8, mode="wrap")
+    mottle = fine / fine.std() + 1.5 * ndimage.zoom(coarse / coarse.std(), 2.5, order=1, grid_mode=True,
+                                                     mode="grid-wrap")
     rows, cols = np.flatnonzero(lungs.any(axis=1)), np.flatnonzero(lungs.any(axis=0))
     markings = np.zeros((frame.rows, frame.cols), np.float32)
-    if rows.size:
-        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        # wide trunks near the hila, thin branches further out; multiplying by
-        # sigma keeps the contrast the same at every image size
-        wide, thin = 0.003 * frame.scale, max(0.6, 0.0025 * frame.scale)
-        vessels = 0.5 * wide * ndimage.gaussian_filter(trunks[box], wide)
-        vessels += 0.3 * thin * ndimage.gaussian_filter(branches[box], thin)
-        grain = ndimage.uniform_filter(texture[box], max(3, round(0.016 * frame.scale)))
-        markings[box] = vessels + 0.03 * grain / (grain.std() + 1e-6)
+    if not rows.size:
+        return markings
+    box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    widths = np.maximum(0.6, np.array(_VESSEL_RADIUS) * frame.scale)  # blur widths in pixels
+    weights = np.array(_VESSEL_DENSITY) * math.sqrt(2 * math.pi) * widths
+    for group in ((0, 1), (2, 3), (4, 5)):
+        chosen = np.isin(level, group)
+        canvas = _draw_segments(segments[chosen], weights[level[chosen]], frame)
+        markings[box] += ndimage.gaussian_filter(canvas[box], widths[group[0]])
+    # background mottle: coarse noise, smoothly enlarged to the box (no pixel-scale grain)
+    height, width = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
+    grain = ndimage.zoom(mottle / mottle.std(), (height / 60, width / 60), order=1, grid_mode=True,
+                         mode="grid-mirror")
+    markings[box] += 0.035 * grain[:height, :width]
     return markings
 
 
-def _hila(x, y):
-    """Pulmonary arteries at the lung roots."""
-    return 0.1 * np.exp(-((np.abs(x) - 0.1) ** 2 + 0.4 * (y + 0.05) ** 2) / 0.0016)
+def _density(frame, a, masks, heart_geometry, rng, sex, cage, dome):
+    """Sum the tissue the beam crosses at each pixel; also return the body mask.
 
-
-def _density(frame, a, masks, heart_geometry, rng):
-    """Sum the tissue the beam crosses at each pixel; also return the body mask."""
+    ``cage`` and ``dome`` are the rib cage's half-width and the diaphragm's
+    height at every pixel (computed once for the thorax mask).
+    """
     pixel = frame.pixel
     x, y = frame.coords()
     soft = _soft_tissue(x, y, a, pixel)
@@ -608,29 +810,63 @@ def _density(frame, a, masks, heart_geometry, rng):
     density = np.zeros((frame.rows, frame.cols), np.float32)
     density += 1.05 * soft
 
+    # the heart: thickest in its middle; lung wraps around its edges, so
+    # some air lies in front of and behind its outer part
+    window = frame.window(*_HEART_BOX)
+    heart = np.zeros((frame.rows, frame.cols), np.float32)
+    level = _heart_level(*frame.coords(*window), heart_geometry)
+    heart[window] = np.sqrt(np.clip(1.0 - level, 0.0, 1.0))
+    heart *= masks["thorax"]
+
     # lungs: air, deepest away from their borders (a blurred mask is cheaper
     # than a distance transform and also thins the air in narrow apices)
     size = max(3, round(0.03 * frame.scale)) | 1
-    blurred = ndimage.uniform_filter(masks["lungs"].astype(np.float32), size)
-    air = _smoothstep(2.0 * blurred - 1.0)
-    air *= (0.72 + 0.28 * _smoothstep((y - a["apex_y"]) / 0.22)) * (1.0 - 0.12 * _smoothstep((y - 0.05) / 0.2))
+    lungs = masks["lungs"].astype(np.float32)
+    # only the heart's borders with the lungs (not its top in the mediastinum,
+    # nor its base on the diaphragm) have lung in front of and behind them
+    beside = np.clip(2.0 * ndimage.uniform_filter(lungs, 3 * size), 0.0, 1.0)
+    overlap = 0.6 * (1.0 - heart) ** 1.5 * masks["heart"] * beside
+    air = ndimage.uniform_filter(lungs + overlap, size)
+    # less air where the lung thins: towards the apices and the lateral wall
+    air *= 0.7 + 0.3 * np.sqrt(np.clip(1.0 - (np.abs(x) / (cage + 0.02)) ** 2, 0.0, 1.0))
+    air *= (0.72 + 0.28 * _smoothstep((y - a["apex_y"]) / 0.25)) * (1.0 - 0.1 * _smoothstep((y - 0.05) / 0.2))
     density -= a["lung_air"] * air
+    # the posterior costophrenic recesses: some air behind the domes, fading downwards
+    recess = (np.abs(x) < 0.9 * cage) * _smoothstep((np.abs(x) - 0.1) / 0.1)
+    recess = recess * np.exp(-np.clip(y - dome, 0.0, None) / 0.035)
+    density -= 0.22 * a["lung_air"] * recess * (1.0 - lungs) * (1.0 - masks["heart"])
+    # the mediastinum: soft tissue with no lung in front of it or behind it
+    centre = ndimage.uniform_filter((masks["thorax"] & ~masks["lungs"]).astype(np.float32), size // 2 | 1)
+    density += 0.16 * centre + 0.08 * heart
 
-    density += masks["lungs"] * _lung_markings(rng, frame, masks["lungs"])
-    _add(density, frame, (-0.25, 0.25, -0.2, 0.1), _hila)
-
-    # heart (soft border) and mediastinum
-    def heart(x, y):
-        return 0.1 * np.clip((1.0 - _heart_level(x, y, heart_geometry)) / 0.12, 0.0, 1.0)
-
-    _add(density, frame, _HEART_BOX, heart)
-    _add(density, frame, (-0.06, 0.06, -0.6, 0.6), _spine)
+    density += np.clip(2.0 * air, 0.0, 1.0) * lungs * _lung_markings(rng, frame, masks["lungs"])
+    window = frame.window(-0.2, 0.2, -0.2, 0.05)
+    if window is not None:  # the hila are seen against the lungs; over the heart they add little
+        density[window] += _hila(*frame.coords(*window)) * (1.0 - 0.8 * heart[window]) * (1.0 - 0.5 * centre[window])
+    _add(density, frame, (-0.12, 0.12, -0.26, 0.3), _mediastinal_vessels)
+    window = frame.window(-0.06, 0.06, -0.6, 0.6)
+    if window is not None:  # the spine fades where the heart lies over it
+        x_s, y_s = frame.coords(*window)
+        fade = (1.0 - 0.6 * heart[window]) * (1.0 - 0.5 * _smoothstep((y_s - a["dome_right_y"]) / 0.1))
+        density[window] += _spine(x_s, y_s, fade)
     _add(density, frame, (-0.12, 0.12, -0.6, -0.06), lambda x, y: _airways(x, y, pixel))
-    _add(density, frame, (-0.47, 0.47, a["apex_y"] - 0.05, a["costophrenic_y"] + 0.05), lambda x, y: _ribs(x, y, a))
-    _add(density, frame, (-0.45, 0.45, -0.45, -0.2), lambda x, y: _clavicles(x, y, a))
-    _add(density, frame, (-0.62, 0.62, -0.4, -0.1), lambda x, y: _humeral_heads(x, y, a))
-    _add(density, frame, (0.1, 0.3, 0.15, 0.35), lambda x, y: _gastric_bubble(x, y, a))
-    return np.clip(density, 0.0, None), body
+    window = frame.window(-0.47, 0.47, a["apex_y"] - 0.05, a["costophrenic_y"] + 0.12)
+    if window is not None:
+        # on large images the ribs (the costliest part) are drawn on every other
+        # pixel and interpolated: still several pixels across each rib
+        step = 2 if min(frame.rows, frame.cols) >= 384 else 1
+        coarse = tuple(slice(w.start, w.stop, step) for w in window)
+        ribs = _ribs(*frame.coords(*coarse), a, heart[coarse], cage[coarse])
+        density[window] += _upsample(ribs, step, (window[0].stop - window[0].start, window[1].stop - window[1].start))
+    _add(density, frame, (-0.47, 0.47, -0.45, -0.18), lambda x, y: _clavicles(x, y, a))
+    for side in (-1, 1):  # one box per side: the middle holds no shoulder
+        inner, outer = side * (a["scapula_x"] - 0.01), side * 0.7
+        _add(density, frame, (min(inner, outer), max(inner, outer), a["shoulder_y"] - 0.02, a["shoulder_y"] + 0.45),
+             lambda x, y: _shoulder_bones(x, y, a))
+    _add(density, frame, (-0.5, 0.5, 0.1, 0.6), lambda x, y: _abdomen(x, y, a))
+    if sex == "F":
+        _add(density, frame, (-0.6, 0.6, -0.15, 0.35), lambda x, y: _breasts(x, y, a))
+    return np.clip(density * body, 0.0, None), body
 
 
 # --------------------------------------------------------------------------
@@ -753,6 +989,7 @@ def synthetic_radiograph(
     marker="L",
     marker_style="box",
     dtype="uint8",
+    sex=None,
 ) -> SyntheticRadiograph:
     """Draw a synthetic PA chest radiograph with its masks.
 
@@ -790,6 +1027,9 @@ def synthetic_radiograph(
         The letter in a box, or the letter alone.
     dtype : {"uint8", "uint16"}
         ``uint16`` images use 12 bits (0..4095).
+    sex : {"F", "M", None}
+        ``"F"`` adds breast shadows over the lower zones; None draws the
+        sex from the seed (``params["sex"]`` holds the one drawn).
 
     Returns
     -------
@@ -824,24 +1064,39 @@ def synthetic_radiograph(
     if marker_style not in _MARKER_STYLES:
         raise ValueError(f"marker_style must be one of {_MARKER_STYLES}, got {marker_style!r}")
     dtype = _check_dtype(dtype)
+    if sex not in ("F", "M", None):
+        raise ValueError(f"sex must be 'F', 'M' or None, got {sex!r}")
 
     rng = np.random.default_rng(seed)
     anatomy = _draw_anatomy(rng)
+    drawn = rng.random()  # drawn even when sex is given, so that params["sex"] redraws the same pixels
+    if sex is None:
+        sex = "F" if drawn < 0.5 else "M"
     frame = _Frame(rows, cols, body_size, rotation)
     x, y = frame.coords()
-    thorax = _thorax_mask(x, y, anatomy)
+    thorax, cage, dome = _thorax_mask(x, y, anatomy)
     heart_width, heart, heart_extent = _fit_heart(frame, anatomy, thorax, ctr)
     left, right = _along(_mediastinum_half_widths, y, anatomy)
-    lungs = thorax & ~heart & ((x < -left) | (x > right))
+    lungs = _largest_per_side(thorax & ~heart & ((x < -left) | (x > right)), frame)
     masks = {"thorax": thorax, "lungs": lungs, "heart": heart}
-    density, body = _density(frame, anatomy, masks, _heart_geometry(anatomy, heart_width), rng)
+    density, body = _density(frame, anatomy, masks, _heart_geometry(anatomy, heart_width), rng, sex, cage, dome)
 
     # film response (dense is bright; more exposure is darker), contrast
     # around mid-grey, then quantum noise, strongest where fewest photons arrive
     bright = 1.0 - np.exp(-1.4 * density / exposure)
+    # the detector's image processing lifts local contrast (an unsharp mask
+    # several centimetres wide): graded abdomen and mediastinum, not flat white
+    # (blurred at a quarter of the resolution: it is smooth anyway, and 16 times cheaper)
+    quarter = bright[::4, ::4]
+    smooth = max(3, round(0.02 * frame.scale)) | 1
+    quarter = ndimage.uniform_filter(ndimage.uniform_filter(quarter, smooth), smooth)
+    bright += 0.3 * (bright - _upsample(quarter, 4, (rows, cols)))
     bright = 0.5 + contrast * (bright - 0.5)
     bright += noise * (0.35 + 0.65 * np.clip(bright, 0.0, 1.0)) * rng.standard_normal(bright.shape, np.float32)
-    bright = np.clip(bright, 0.0, 1.0)
+    # a soft toe instead of a hard clip: dark lungs keep some grey (no pile-up at 0)
+    toe = np.float32(0.08)
+    bright = np.where(bright < toe, toe * np.exp((bright - toe) / toe), np.minimum(bright, 1.0))
+    bright[~body] = np.minimum(bright[~body], toe)  # air outside the patient stays black
 
     margin = border + max(2, round(min(rows, cols) / 100))
     text_mask, boxes = _burn_in(text, marker, marker_style, (rows, cols), margin, thorax, body)
@@ -855,7 +1110,7 @@ def synthetic_radiograph(
     params = {
         "seed": seed, "shape": (rows, cols), "ctr": ctr, "body_size": body_size, "rotation": rotation,
         "exposure": exposure, "contrast": contrast, "noise": noise, "border": border, "text": text,
-        "marker": marker, "marker_style": marker_style, "dtype": dtype,
+        "marker": marker, "marker_style": marker_style, "dtype": dtype, "sex": sex,
         "text_boxes": [tuple(int(v) for v in box) for box in boxes],
         "heart_width_px": heart_extent, "thorax_width_px": thorax_extent,
         "anatomy": anatomy,
@@ -1057,6 +1312,7 @@ def make_cohort(n=240, *, seed=0, confounding=0.8, shape_by_site=None):
             "marker": marker,
             "marker_style": protocol["marker_style"],
             "dtype": "uint8",
+            "sex": "M" if male else "F",
         }
         cxr = synthetic_radiograph(**kwargs)
         radiographs.append(cxr)
@@ -1094,17 +1350,20 @@ COURSE_EXAMPLES = {
     "normal_rotated": {
         "stored_as": "8-bit grey PNG",
         "args": {"seed": 11, "shape": (560, 480), "ctr": 0.44, "rotation": 3.0, "noise": 0.015,
-                 "text": "DOE^JANE 2019-03-04", "marker": "L", "marker_style": "box", "dtype": "uint8"},
+                 "text": "DOE^JANE 2019-03-04", "marker": "L", "marker_style": "box", "dtype": "uint8",
+                 "sex": "F"},
     },
     "cardiomegaly": {
         "stored_as": "RGBA PNG, as screenshot exports often are",
         "args": {"seed": 12, "shape": (620, 700), "ctr": 0.6, "body_size": 0.95, "noise": 0.015, "exposure": 1.1,
-                 "text": "ROE^JOHN 2020-11-17", "marker": "L", "marker_style": "plain", "dtype": "uint8"},
+                 "text": "ROE^JOHN 2020-11-17", "marker": "L", "marker_style": "plain", "dtype": "uint8",
+                 "sex": "M"},
     },
     "normal_2": {
         "stored_as": "16-bit grey PNG (12 bits used)",
         "args": {"seed": 13, "shape": (512, 512), "ctr": 0.43, "rotation": -1.0, "noise": 0.012,
-                 "text": "POE^ANN 2018-06-30", "marker": "L", "marker_style": "box", "dtype": "uint16"},
+                 "text": "POE^ANN 2018-06-30", "marker": "L", "marker_style": "box", "dtype": "uint16",
+                 "sex": "F"},
     },
 }
 COHORT_SIZE, COHORT_SEED, COHORT_CONFOUNDING = 240, 2024, 0.8

@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 from scipy.stats.contingency import association
 from skimage.transform import rotate
 
@@ -21,7 +22,7 @@ from medprep_helpers.phantom import (
 
 SMALL = {site: (128, 128) for site in SITE_PROTOCOLS}
 KWARGS = ("seed", "shape", "ctr", "body_size", "rotation", "exposure", "contrast", "noise", "border", "text",
-          "marker", "marker_style", "dtype")
+          "marker", "marker_style", "dtype", "sex")
 
 
 def cxr(**kwargs):
@@ -70,6 +71,39 @@ def test_anatomy_is_where_a_radiograph_has_it():
     columns = np.flatnonzero(masks["heart"].any(axis=0))
     midline = (np.flatnonzero(masks["thorax"].any(axis=0))[[0, -1]]).mean()
     assert columns[-1] - midline > 1.3 * (midline - columns[0])
+
+
+@pytest.mark.parametrize("seed, ctr, rotation", [(0, 0.36, 0.0), (1, 0.45, -8.0), (2, 0.55, 6.0), (3, 0.68, 3.0),
+                                                 (4, 0.7, -3.0), (5, 0.4, 12.0)])
+def test_each_lung_is_one_piece_on_its_own_side(seed, ctr, rotation):
+    lungs = synthetic_radiograph(seed=seed, shape=(256, 256), ctr=ctr, rotation=rotation).masks["lungs"]
+    labels, count = ndimage.label(lungs)
+    assert count == 2
+    centres = [ndimage.center_of_mass(labels == i)[1] for i in (1, 2)]
+    assert min(centres) < 128 < max(centres)
+
+
+def test_lungs_are_never_black_even_on_dark_high_contrast_films():
+    # the lesson's histograms must not show a spike at 0 from clipped lung pixels
+    for seed in range(4):
+        result = synthetic_radiograph(seed=seed, shape=(256, 256), exposure=1.6, contrast=1.35, noise=0.04)
+        assert result.image[result.masks["lungs"]].min() > 0
+
+
+def test_sex_adds_breast_shadows_over_the_lower_zones_only():
+    female = synthetic_radiograph(seed=6, shape=(256, 256), sex="F", noise=0.0)
+    male = synthetic_radiograph(seed=6, shape=(256, 256), sex="M", noise=0.0)
+    assert female.params["sex"] == "F" and male.params["sex"] == "M"
+    lungs = male.masks["lungs"]
+    rows = np.flatnonzero(lungs.any(axis=1))
+    lower, upper = lungs.copy(), lungs.copy()
+    lower[: rows[0] + 2 * (rows[-1] - rows[0]) // 3] = False
+    upper[rows[0] + (rows[-1] - rows[0]) // 3 :] = False
+    gain = female.image.astype(float) - male.image
+    assert gain[lower].mean() > 5
+    assert np.abs(gain[upper]).max() <= 1  # the upper zones are untouched
+    drawn = synthetic_radiograph(seed=6, shape=(128, 128))
+    assert drawn.params["sex"] in ("F", "M")
 
 
 def test_uint16_uses_12_bits():
@@ -170,6 +204,7 @@ def test_exposure_darkens_and_border_is_dark():
         ({"text": 5}, TypeError, "text"),
         ({"text": "x" * 200}, ValueError, "text"),
         ({"body_size": 2.0}, ValueError, "body_size"),
+        ({"sex": "female"}, ValueError, "sex"),
     ],
 )
 def test_bad_arguments_raise_and_name_the_argument(kwargs, error, name):
