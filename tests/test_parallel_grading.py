@@ -93,6 +93,14 @@ def gradebook_grades(db_url: str) -> dict[str, dict[str, tuple]]:
         }
 
 
+# A kernel sends what a cell prints as one or several stream messages, depending on timing, and
+# nbclient keeps each as an output: the feedback then shows the same text in consecutive blocks.
+_STREAM_BREAK = re.compile(
+    r'</pre>\n</div>\n</div>\n<div class="output_area">\n<div class="prompt"></div>\n'
+    r'<div class="output_subarea output_stream output_std(out|err) output_text">\n<pre>'
+)
+
+
 def feedback_and_export(course: Path, db_url: str) -> tuple[dict[str, str], list[dict]]:
     """``nbgrader generate_feedback`` and ``nbgrader export`` on ``course``: feedback pages and CSV rows."""
     from nbgrader.api import Gradebook
@@ -101,7 +109,7 @@ def feedback_and_export(course: Path, db_url: str) -> tuple[dict[str, str], list
     api = nbgrader_api(course, {"CourseDirectory": {"db_url": db_url}})
     result = api.generate_feedback(LESSON)
     assert result["success"], result.get("log", "") + str(result.get("error"))
-    pages = {p.parents[1].name: p.read_text() for p in (course / "feedback").glob(f"*/{LESSON}/{LESSON}.html")}
+    pages = {p.parents[1].name: _STREAM_BREAK.sub("", p.read_text()) for p in (course / "feedback").glob(f"*/{LESSON}/{LESSON}.html")}
     with Gradebook(db_url, "medprep") as gradebook:
         CsvExportPlugin(to=str(course / "grades.csv")).export(gradebook)
     with open(course / "grades.csv", newline="") as handle:
