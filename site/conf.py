@@ -60,6 +60,7 @@ html_css_files = ["medprep.css"]
 # The sources of the lesson pages are intermediate files: learners download the student notebook
 # from the link on each lesson page instead.
 html_copy_source = False
+html_use_index = False  # the lessons define no index entries: no empty "Index" page
 html_show_sourcelink = False
 html_theme_options = {
     "logo": {"text": "medprep"},  # the full title is too wide for a phone's navigation bar
