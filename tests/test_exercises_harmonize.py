@@ -7,6 +7,8 @@ went through the wire format first, as the grader sends them to the learner's ke
 from __future__ import annotations
 
 import doctest
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from medprep_grader import hidden
 from medprep_grader.secret import rng_for
 from medprep_helpers import wire
 from medprep_helpers.checks import CheckFailed, Checker, LocalRunner, check
+from medprep_helpers.exercises import for_lesson
 from medprep_helpers.harmonize import ComBat, combat
 
 SECRETS = ["test-secret-0123456789", "another-course-secret-42", "third-secret-for-the-term"]
@@ -360,3 +363,17 @@ def test_answer_confounded_hostile_string_is_a_wrong_type():
 def test_answer_confounded_missing_variable_is_named():
     with pytest.raises(CheckFailed, match="not answered yet"):
         check("answer_confounded")
+
+
+# --------------------------------------------------------------------------- the notebook
+
+
+def test_check_cells_are_one_line_per_registered_exercise():
+    notebook = json.loads((Path(__file__).parents[1] / "solutions/04_harmonize/04_harmonize.ipynb").read_text())
+    cells = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
+             for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id", "").endswith("_checks")}
+    expected = {
+        f"{e.name}_checks": f'check("{e.name}", {e.name})' if e.kind == "function" else f'check("{e.name}")'
+        for e in for_lesson("04_harmonize")
+    }
+    assert cells == expected
