@@ -634,7 +634,8 @@ def _run(root, coursedir, db_url, submissions, recorded, client, scheduler, work
     if client is None:
         client, cluster = _connect(None, workers or os.cpu_count() or 1, len(todo))
     engine = f"Dask scheduler {scheduler}" if scheduler else "LocalCluster"
-    print(f"engine: {engine}, {len(client.scheduler_info()['workers'])} worker processes", file=out, flush=True)
+    count = len(client.scheduler_info()["workers"])
+    print(f"engine: {engine}, {count} worker process{'es' if count != 1 else ''}", file=out, flush=True)
     from distributed import as_completed
 
     futures = {

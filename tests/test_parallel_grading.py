@@ -257,6 +257,21 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert_graded_alike(grades, kinds)
 
 
+@pytest.mark.slow
+def test_an_existing_dask_cluster_grades_through_its_scheduler(tmp_path, monkeypatch):
+    """--scheduler: the workers of a cluster started beforehand (here on this machine) grade the class."""
+    from distributed import LocalCluster
+
+    course, kinds = make_class(tmp_path, 3)
+    monkeypatch.setenv("MEDPREP_DATA", str(course / "data"))  # the workers' environment, as on a real cluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        run = command(course, "--scheduler", cluster.scheduler_address)
+    assert run.returncode == 0, run.stdout + run.stderr[-5000:]
+    assert f"engine: Dask scheduler {cluster.scheduler_address}, 1 worker process\n" in run.stdout, run.stdout
+    assert summary_counts(run.stdout) == (3, 0, 0), run.stdout
+    assert_graded_alike(gradebook_grades(sqlite_url(course)), kinds)
+
+
 # --------------------------------------------------------------------------- fast: bad input, nothing graded
 
 
