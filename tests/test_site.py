@@ -154,7 +154,8 @@ LESSONS = [p.stem for p in site_build.find_lessons()]
 def _toy_solution_notebook() -> nbformat.NotebookNode:
     """A lesson in miniature, with every kind of cell build.py treats specially."""
     png = base64.b64encode(b"\x89PNG not really").decode()
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    kernel = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": kernel})
     nb.cells = [
         nbformat.v4.new_markdown_cell(
             "# Lesson 9: Toy\n\n*Teaching: 7 min · Exercises: 3 min*\n\n**Questions**\n- Why toys?\n- How?\n\n"
