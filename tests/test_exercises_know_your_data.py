@@ -245,6 +245,12 @@ def save_pillow(image, path):
     return path
 
 
+def save_resolved(image, path):
+    path = Path(path).resolve()
+    save_pillow(image, path)
+    return path
+
+
 def save_tifffile(image, path):
     import tifffile
 
@@ -253,7 +259,7 @@ def save_tifffile(image, path):
 
 
 @pytest.mark.parametrize("secret", SECRETS)
-@pytest.mark.parametrize("answer", [save_imageio, save_skimage, save_pillow, save_tifffile])
+@pytest.mark.parametrize("answer", [save_imageio, save_skimage, save_pillow, save_tifffile, save_resolved])
 def test_save_lossless_correct_styles_pass(answer, secret):
     assert grade("save_lossless", answer, secret) > 0
 
