@@ -10,7 +10,8 @@
 
 Every student notebook carries a stamp in its notebook-level metadata,
 ``{"medprep": {"course": "medprep", "lesson": ..., "version": ...}}``, written
-by the instructor side (``nbgrader generate_assignment`` keeps it). ``submit``
+into the solutions by ``python -m medprep_grader.release stamp`` on the instructor
+side (``nbgrader generate_assignment`` keeps it in the student versions). ``submit``
 accepts only a notebook of this course, of the lesson named, of the installed
 version, so that what reaches the instructor grades against the right tests.
 
