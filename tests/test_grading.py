@@ -425,3 +425,24 @@ def test_answers_that_call_a_helper_computing_the_answer_are_reported(monkeypatc
     with caplog.at_level(logging.WARNING):
         executor._report_helper_answers(new_notebook(cells=[teaching, answer, checks]))
     assert "ada/01_know_your_data: the answer to label_rate_by calls rate_table" in caplog.text
+
+
+def test_grading_refuses_to_run_without_the_sandbox(tiny_course, monkeypatch):
+    import medprep_grader.preprocessors as preprocessors
+
+    monkeypatch.setattr(preprocessors, "sandbox_problem", lambda: "bwrap: command not found")
+    released, config = tiny_course
+    notebook = new_notebook(cells=[new_code_cell("print('hi')")])
+    with pytest.raises(preprocessors.SandboxUnavailable, match="cannot grade s1/lesson in a sandbox: bwrap"):
+        SandboxedExecute(config=config).preprocess(notebook, {"metadata": {"path": config.CourseDirectory.root},
+                                                              "nbgrader": {"student": "s1", "assignment": "lesson"}})
+
+
+@pytest.mark.slow
+def test_the_unsafe_flag_grades_without_the_sandbox_and_says_so(tiny_course, caplog, monkeypatch):
+    import medprep_grader.preprocessors as preprocessors
+
+    monkeypatch.setattr(preprocessors, "sandbox_problem", lambda: "bwrap: command not found")
+    notebook = _execute(tiny_course, ["import os\nprint(os.environ['MEDPREP_DATA'])"], caplog, unsafe_no_sandbox=True)
+    assert "UNSAFE: grading s1/lesson WITHOUT a sandbox" in caplog.text
+    assert notebook.cells[0].outputs[0].text.strip().endswith("data"), "the kernel did not get its own data copy"
