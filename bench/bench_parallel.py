@@ -8,8 +8,8 @@ grades the whole class in its own fresh copy of the course, with the course's
 - nbgrader's sequential loop (``NbGraderAPI.autograde(lesson, "*")``, one process);
 - the command with 1 worker, then with 2 workers (a Dask LocalCluster), as an instructor runs it.
 
-Reported: submissions per minute (wall time of the whole run, start-up included), the time to the
-first graded submission (interpreter, Dask cluster, first nbgrader set-up), and the engine's
+Reported: submissions per minute (wall time of the whole run, start-up included), the start-up
+until the first task starts (interpreter, checks, Dask cluster), and the engine's
 overhead per submission: with one worker, the time between the first task's start and the last
 task's end that nbgrader did not spend grading (Dask dispatch, state files, content hashes). The
 grades of the three runs must agree.
@@ -97,7 +97,7 @@ def table(result: dict) -> str:
     lines = [
         f"Class of {n} on {result['lesson']}, SQLite gradebook, {os.cpu_count()} cores.",
         "",
-        "| run | wall s | submissions/min | s per submission | to the first graded s | engine overhead s/submission |",
+        "| run | wall s | submissions/min | s per submission | start-up s (to the first task) | engine overhead s/submission |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, row in result["rows"].items():

@@ -492,7 +492,13 @@ def _check_workers(client, root: Path, db_url: str) -> None:
         client.wait_for_workers(1, timeout=CONNECT_SECONDS * 2)
     except TimeoutError:
         raise GradingInputError(f"--scheduler: the Dask scheduler has no workers (start `dask worker {client.scheduler.address} --nthreads 1` in the course folder)") from None
-    reports = client.run(_worker_check, str(root))
+    try:
+        reports = client.run(_worker_check, str(root))
+    except Exception as error:  # e.g. a worker that cannot import medprep_grader to unpickle the check
+        raise GradingInputError(
+            f"--scheduler: the workers cannot run the grader ({type(error).__name__}: {error}); start them in the "
+            "course's environment, where `python -c 'import medprep_grader'` works"
+        ) from None
     problems = [f"worker {address} {problem}" for address, report in reports.items() for problem in report["problems"]]
     if problems:
         raise GradingInputError("--scheduler: " + "; ".join(problems))
