@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     >>> main(["autograde", "02_augment", "--course", "/nowhere"])
     2
     """
-    parser = argparse.ArgumentParser(prog="python -m medprep_grader", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m medprep_grader",
+                                     description="Instructor commands of the medprep course; run them in the course folder.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.HELP))
