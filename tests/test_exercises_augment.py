@@ -19,23 +19,9 @@ from medprep_grader import hidden
 from medprep_grader.secret import rng_for
 from medprep_helpers import augment
 from medprep_helpers.checks import CheckFailed, Checker, LocalRunner, check
+from exercise_testing import SECRETS, WireRunner, fails, grade  # noqa: F401 (shared by the exercise tests)
 
-SECRETS = ["test-secret-0123456789", "another-course-secret-42", "spring-term-secret-xyzzy"]
 NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "02_augment" / "02_augment.ipynb"
-
-
-def grade(name, answer, secret=SECRETS[0]):
-    """Visible checks (as the learner's check cell runs them), then the hidden ones."""
-    check(name, answer)
-    checker = Checker(name, LocalRunner(answer), kind="hidden")
-    hidden.get(name).run(checker, rng_for(name, secret))
-    return checker.passed
-
-
-def fails(name, answer, phrase, secret=SECRETS[0]):
-    with pytest.raises(CheckFailed) as failure:
-        grade(name, answer, secret)
-    assert phrase in " ".join(str(failure.value).split()), str(failure.value)
 
 
 class AlwaysEqualArray(np.ndarray):

@@ -17,23 +17,10 @@ from medprep_grader import hidden
 from medprep_grader.secret import rng_for
 from medprep_helpers import exercises, phantom, radiomics
 from medprep_helpers.exercises import features as visible_module
-from medprep_helpers.checks import Checker, CheckFailed, LocalRunner, NotImplementedYet, check
+from medprep_helpers.checks import Checker, LocalRunner, NotImplementedYet, check
+from exercise_testing import SECRETS, WireRunner, fails, grade  # noqa: F401 (shared by the exercise tests)
 
-SECRETS = ["test-secret-0123456789", "another-course-secret-42", "third-secret-for-the-term"]
 LESSON = "03_features"
-
-
-def grade(name, answer, secret=SECRETS[0]):
-    """Visible checks (in the learner's words) then hidden checks drawn from ``secret``."""
-    check(name, answer)
-    checker = Checker(name, LocalRunner(answer), kind="hidden")
-    hidden.get(name).run(checker, rng_for(name, secret))
-
-
-def fails_with(name, answer, phrase, secret=SECRETS[0]):
-    with pytest.raises(CheckFailed) as failure:
-        grade(name, answer, secret)
-    assert phrase in " ".join(str(failure.value).split()), str(failure.value)  # hints are wrapped
 
 
 class AlwaysEqual(float):
@@ -304,7 +291,7 @@ FLAG_MISTAKES = {
 
 @pytest.mark.parametrize("secret", SECRETS)
 def test_flag_implausible_fixed_bounds_are_caught_for_every_secret(secret):
-    fails_with("flag_implausible", FLAG_MISTAKES["fixed bounds"][0], "Use the low and high arguments", secret)
+    fails("flag_implausible", FLAG_MISTAKES["fixed bounds"][0], "Use the low and high arguments", secret)
 
 
 # --------------------------------------------------------------------------- intensity_summary
@@ -393,7 +380,7 @@ def test_uint16_overflow_is_caught_by_a_hidden_case():
     def uint16_overflow(image, mask):
         return _uint_overflow(image, mask) if image.dtype == np.uint16 else _summary_numpy(image, mask)
 
-    fails_with("intensity_summary", uint16_overflow, "uint16 arithmetic wraps around")
+    fails("intensity_summary", uint16_overflow, "uint16 arithmetic wraps around")
 
 
 def test_intensity_summary_helper_answer_is_reported_by_name():
@@ -421,7 +408,7 @@ def test_correct_styles_pass_visible_and_hidden_checks(name, style, secret):
 @pytest.mark.parametrize("name, mistake", [(name, mistake) for name, found in MISTAKES.items() for mistake in found])
 def test_typical_mistakes_fail_with_a_message_naming_them(name, mistake):
     answer, phrase = MISTAKES[name][mistake]
-    fails_with(name, answer, phrase)
+    fails(name, answer, phrase)
 
 
 # --------------------------------------------------------------------------- the lesson as a whole

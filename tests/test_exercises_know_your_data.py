@@ -10,52 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medprep_grader import hidden
 from medprep_grader.secret import rng_for
-from medprep_helpers import exercises, wire
-from medprep_helpers.checks import CheckFailed, Checker, LocalRunner, check
-
-SECRETS = ["test-secret-0123456789", "another-course-secret-42", "spring-term-secret-xyzzy"]
-
-
-def _unsupported(value):
-    if isinstance(value, wire.Unsupported):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_unsupported(v) for v in value)
-    if isinstance(value, dict):
-        return any(_unsupported(v) for v in value.values())
-    return False
-
-
-class WireRunner(LocalRunner):
-    """LocalRunner whose arguments first make the grader's trip through the wire format.
-
-    The grader sends every input to the learner's kernel in :mod:`medprep_helpers.wire`; an input
-    the format cannot carry (a numpy string inside a DataFrame...) must fail here, not at grading.
-    """
-
-    def call(self, name, args, kwargs):
-        sent_args, sent_kwargs = wire.decode(wire.encode((tuple(args), dict(kwargs))))
-        assert not _unsupported((sent_args, sent_kwargs)), f"{name}: an input the wire format cannot carry"
-        return super().call(name, sent_args, sent_kwargs)
-
-
-def grade(name, answer, secret=SECRETS[0]):
-    """Visible checks as the learner's check cell runs them, then visible and hidden ones with the inputs
-    sent as the grader sends them."""
-    check(name, answer)
-    exercises.get(name).visible(Checker(name, WireRunner(answer)))
-    checker = Checker(name, WireRunner(answer), kind="hidden")
-    hidden.get(name).run(checker, rng_for(name, secret))
-    return checker.passed
-
-
-def fails(name, answer, phrase, secret=SECRETS[0]):
-    with pytest.raises(CheckFailed) as failure:
-        grade(name, answer, secret)
-    assert phrase in " ".join(str(failure.value).split()), str(failure.value)
-    return str(failure.value)
+from medprep_helpers.checks import CheckFailed, Checker, check
+from exercise_testing import SECRETS, WireRunner, fails, grade  # noqa: F401 (shared by the exercise tests)
 
 
 class AlwaysEqualFloat(float):
@@ -503,7 +460,6 @@ def test_remove_burned_in_text_hidden_images_are_fresh_and_both_depths():
     assert len(shapes) == 2 * len(SECRETS)
     stored = {data.load_cohort_masks(s)["text"].shape for s in data.load_cohort()["subject_id"][:5]}
     assert not shapes & stored
-
 
 
 def test_save_lossless_never_follows_a_linked_folder(tmp_path):
