@@ -572,7 +572,8 @@ def _spine(x, y, fade):
     body = np.clip((half - np.abs(x)) / 0.004, 0.0, 1.0)
     plates = np.exp(-(((v - 0.08) / 0.05) ** 2)) + np.exp(-(((v - 0.82) / 0.05) ** 2))
     disc = _smoothstep((v - 0.86) / 0.03) * _smoothstep((0.99 - v) / 0.03)
-    # behind the trachea and the upper mediastinum the end plates and discs hardly show
+    # end plates and discs are faint (a bright ladder is what a phantom shows),
+    # fainter still behind the trachea and the upper mediastinum
     hidden = 0.6 - 0.4 * _smoothstep((-0.1 - y) / 0.08)
     plates, disc = plates * hidden, disc * hidden
     bone = body * (0.08 + 0.04 * plates - 0.06 * disc + 0.03 * _band(np.abs(x) - half + 0.003, 0.002, 0.002))
@@ -602,7 +603,8 @@ def _airways(x, y):
     # the main bronchi part at about 70 degrees: the right one steeper, shorter and wider
     right = _segment_distance(x, y, carina, (-0.036, -0.08)) / 0.014
     left = _segment_distance(x, y, carina, (0.058, -0.085)) / 0.012
-    bronchi = np.sqrt(np.clip(1.0 - np.minimum(right, left) ** 2, 0.0, 1.0)) * _smoothstep((y - carina[1] + 0.004) / 0.01)
+    bronchi = np.sqrt(np.clip(1.0 - np.minimum(right, left) ** 2, 0.0, 1.0))
+    bronchi *= _smoothstep((y - carina[1] + 0.004) / 0.01)
     # they narrow and fade into the hila, with no blunt ends
     bronchi *= 1.0 - _smoothstep((np.hypot(x - carina[0], y - carina[1]) - 0.03) / 0.045)
     return -0.27 * trachea - 0.2 * bronchi
@@ -697,10 +699,10 @@ def _shoulder_bones(x, y, a):
     t = np.clip((y - top) / (bottom - top), 0.0, 1.0)
     medial = a["scapula_x"] + 0.035 * t
     lateral = (a["arm_x"] - 0.085) + (a["scapula_x"] + 0.045 - (a["arm_x"] - 0.085)) * t**0.8
-    plate = np.clip((ax - medial) / 0.004, 0.0, 1.0) * np.clip((lateral - ax) / 0.006, 0.0, 1.0)
+    plate = np.clip((ax - medial) / 0.008, 0.0, 1.0) * np.clip((lateral - ax) / 0.01, 0.0, 1.0)
     plate *= _smoothstep((y - top) / 0.02) * (y < bottom)
     edges = np.exp(-(((ax - medial - 0.003) / 0.003) ** 2)) + 2.0 * np.exp(-(((lateral - ax - 0.008) / 0.008) ** 2))
-    scapula = plate * (0.05 + 0.04 * edges)
+    scapula = plate * (0.045 + 0.022 * edges)  # faint borders: a thin plate seen obliquely
     return humerus + scapula + 0.1 * glenoid
 
 
@@ -874,24 +876,29 @@ def _density(frame, a, masks, heart_geometry, rng, sex, cage, dome):
     air *= 0.7 + 0.3 * np.sqrt(np.clip(1.0 - (np.abs(x) / (cage + 0.02)) ** 2, 0.0, 1.0))
     air *= (0.72 + 0.28 * _smoothstep((y - a["apex_y"]) / 0.25)) * (1.0 - 0.1 * _smoothstep((y - 0.05) / 0.2))
     density -= a["lung_air"] * air
-    # the posterior costophrenic recesses: some air behind the domes, fading downwards
-    recess = (np.abs(x) < 0.9 * cage) * _smoothstep((np.abs(x) - 0.1) / 0.1)
-    recess = recess * np.exp(-np.clip(y - dome, 0.0, None) / 0.035)
-    density -= 0.22 * a["lung_air"] * recess * (1.0 - lungs) * (1.0 - masks["heart"])
+    # the posterior costophrenic recesses: some air behind the domes, fading
+    # downwards from a crisp but anti-aliased edge at the dome (the binary
+    # lung mask leaves steps along it), ending smoothly inside the wall
+    recess = _smoothstep((0.95 * cage - np.abs(x)) / 0.05) * _smoothstep((np.abs(x) - 0.1) / 0.1)
+    recess = recess * np.exp(-np.clip(y - dome, 0.0, None) / 0.035) * np.clip((y - dome) / (2 * pixel) + 0.5, 0.0, 1.0)
+    density -= 0.22 * a["lung_air"] * recess * (1.0 - masks["heart"])
     # the mediastinum: soft tissue with no lung in front of it or behind it
     centre = ndimage.uniform_filter((masks["thorax"] & ~masks["lungs"]).astype(np.float32), size // 2 | 1)
-    # the lower lobes lie behind the heart: some air under its thinner right part, so it is not a flat white blob
-    density += 0.16 * centre * (1.0 - 0.4 * heart**2) + (0.42 * heart_mass - 0.4 * a["lung_air"] * heart**2) * masks["thorax"]
+    # the lower lobes lie behind the heart: some air under its thinner right
+    # part, so that it is graded, not a flat white blob
+    retrocardiac = 0.4 * a["lung_air"] * heart**2
+    density += 0.16 * centre * (1.0 - 0.4 * heart**2) + (0.42 * heart_mass - retrocardiac) * masks["thorax"]
 
     # more markings at the hila and the bases (gravity, larger vessels), fewer at the apices and the periphery
-    zones = (0.5 + 0.5 * _smoothstep((y - a["apex_y"]) / 0.45)) * (1.0 - 0.35 * _smoothstep((np.abs(x) / np.maximum(cage, 0.05) - 0.6) / 0.4))
+    zones = 0.5 + 0.5 * _smoothstep((y - a["apex_y"]) / 0.45)
+    zones = zones * (1.0 - 0.35 * _smoothstep((np.abs(x) / np.maximum(cage, 0.05) - 0.6) / 0.4))
     density += np.clip(2.0 * air, 0.0, 1.0) * lungs * zones * _lung_markings(rng, frame, masks["lungs"])
     window = frame.window(-0.2, 0.2, -0.2, 0.05)
     if window is not None:  # the hila are seen against the lungs; over the heart they add little
         density[window] += _hila(*frame.coords(*window)) * (1.0 - 0.8 * heart[window]) * (1.0 - 0.5 * centre[window])
     _add(density, frame, (-0.12, 0.12, -0.26, 0.3), _mediastinal_vessels)
     window = frame.window(-0.06, 0.06, -0.6, 0.6)
-    if window is not None:  # the spine fades where the heart lies over it
+    if window is not None:  # the spine, faint behind the heart and below the domes
         x_s, y_s = frame.coords(*window)
         # the film curve flattens the dense heart: a little more bone there keeps the spine faintly visible
         fade = (1.0 + 0.5 * heart[window]) * (1.0 - 0.5 * _smoothstep((y_s - a["dome_right_y"]) / 0.1))
