@@ -610,19 +610,25 @@ def _airways(x, y):
     return -0.27 * trachea - 0.2 * bronchi
 
 
-def _rib_profile(phase, fill, cortex):
+def _rib_profile(phase, fill, cortex, edge=0.16):
     """Density across a rib at a position ``phase`` (ribs at integer + [0, fill)).
 
-    Cortical bone makes the edges denser, the lower edge most.
+    Cortical bone makes the edges denser, the lower edge most. ``edge`` is
+    the width of the rise at each margin, in half-widths of the rib.
     """
     v = 2.0 * np.mod(phase, 1.0) / fill - 1.0  # -1 (upper edge) .. 1 (lower edge)
-    inside = np.clip((1.0 - np.abs(v)) / 0.16, 0.0, 1.0)
+    inside = np.clip((1.0 - np.abs(v)) / edge, 0.0, 1.0)
     v4 = (v * v) ** 2
     return inside * (1.0 - cortex + cortex * v4 * v4 * (1.0 + 0.4 * v))
 
 
-def _ribs(x, y, a, heart, cage, dome):
-    """Posterior ribs (rising from the spine, then curving down the wall), faint anterior ribs, the wall."""
+def _ribs(x, y, a, heart, cage, dome, pixel):
+    """Posterior ribs (rising from the spine, then curving down the wall), faint anterior ribs, the wall.
+
+    ``pixel`` is the distance between samples (patient units): where a rib
+    runs steeply its margins are widened to at least about a pixel, or they
+    come out as saw teeth.
+    """
     ax = np.abs(x)
     lateral = (ax - 0.03) / np.maximum(cage - 0.03, 0.05)  # 0 at the spine, 1 at the inner wall
     crest = 0.55
@@ -631,6 +637,13 @@ def _ribs(x, y, a, heart, cage, dome):
         a["rib_arch"] * (1.0 - (1.0 - lateral / crest) ** 2),
         a["rib_arch"] * (1.0 - 7.0 * ((lateral - crest) / (1.0 - crest)) ** 2),  # steeply down the wall
     )
+    slope = np.where(
+        lateral <= crest,
+        2.0 * (1.0 - lateral / crest) / crest,
+        -14.0 * (lateral - crest) / (1.0 - crest) ** 2,
+    ) * (a["rib_arch"] / np.maximum(cage - 0.03, 0.05))
+    # one pixel across the rib, in phase units (the rib's own units follow from its fill)
+    pixel_phase = pixel * np.sqrt(1.0 + slope * slope) / a["rib_spacing"]
     steps = (y + rise - a["rib_first_y"]) / a["rib_spacing"] + np.where(x < 0, np.float32(a["rib_shift_right"]), 0)
     steps = np.clip(steps, -1.0, None)
     phase = steps - 0.018 * np.clip(steps, 0.0, None) ** 2  # lower ribs lie further apart
@@ -643,7 +656,8 @@ def _ribs(x, y, a, heart, cage, dome):
     # random stream of older seeds); each narrows and fades along the lateral wall
     fill = (0.48 + 2.0 * jitter[(which + 5) % 12]) * (1.0 - 0.15 * np.clip(lateral, 0.0, 1.0))
     strength = (1.0 + 3.0 * jitter[(which + 3) % 12]) * (1.0 - 0.45 * _smoothstep((lateral - 0.65) / 0.4))
-    posterior = strength * _rib_profile(phase, fill, 0.6) * (phase > 0) * (phase < 11)
+    edge = np.maximum(0.16, 2.4 * pixel_phase / fill)
+    posterior = strength * _rib_profile(phase, fill, 0.6, edge) * (phase > 0) * (phase < 11)
     posterior *= _smoothstep((lateral - 0.04) / 0.1) * _smoothstep((ax - 0.035) / 0.03)
     # anterior ribs: from the wall obliquely down towards the sternum, fading into cartilage
     slope = 0.16 * (1.0 - np.clip(lateral, 0.0, 1.0)) ** 1.2
@@ -910,7 +924,7 @@ def _density(frame, a, masks, heart_geometry, rng, sex, cage, dome):
         # pixel and interpolated: still several pixels across each rib
         step = 2 if min(frame.rows, frame.cols) >= 384 else 1
         coarse = tuple(slice(w.start, w.stop, step) for w in window)
-        ribs = _ribs(*frame.coords(*coarse), a, heart[coarse], cage[coarse], dome[coarse])
+        ribs = _ribs(*frame.coords(*coarse), a, heart[coarse], cage[coarse], dome[coarse], step * pixel)
         density[window] += _upsample(ribs, step, (window[0].stop - window[0].start, window[1].stop - window[1].start))
     _add(density, frame, (-0.47, 0.47, -0.45, -0.18), lambda x, y: _clavicles(x, y, a))
     for side in (-1, 1):  # one box per side: the middle holds no shoulder
