@@ -24,7 +24,7 @@ air in the lungs, under domed apices, thinner towards the apices and the
 chest wall, with lung wrapping round the heart's borders; the mediastinum
 (superior vena cava, a rounded aortic knob, pulmonary trunk) and the heart,
 densest towards its apex, with lower lobe behind its thinner right part and
-the spine faintly through it; the trachea as a smooth tapering air column
+the spine faintly through it, merging with the diaphragm it rests on; the trachea as a smooth tapering air column
 and the main bronchi parting at about 70 degrees; dense hila with vessels
 that branch, taper and fade towards the periphery over a faint mottle, more
 of them at the hila and bases; posterior ribs rising from the spine and
@@ -874,7 +874,12 @@ def _density(frame, a, masks, heart_geometry, rng, sex, cage, dome):
     g = heart_geometry
     along = (math.cos(g["tilt"]) * (x_h - g["x"]) + math.sin(g["tilt"]) * (y_h - g["y"])) / (g["right"] + g["left"])
     heart_mass = np.zeros_like(heart)
-    heart_mass[window] = np.clip(1.0 - level, 0.0, 1.0) ** 0.75 * (0.3 + 1.0 * _smoothstep(along + 0.45))
+    # the heart sits on the diaphragm, soft tissue on soft tissue: no line
+    # shows where it ends (cut at the thorax mask, the dome would show through it)
+    on_dome = _smoothstep((dome[window] - y_h) / 0.05 + 0.5)
+    heart_mass[window] = np.clip(1.0 - level, 0.0, 1.0) ** 0.75 * (0.3 + 1.0 * _smoothstep(along + 0.45)) * on_dome
+    heart_soft = np.zeros_like(heart)
+    heart_soft[window] = heart[window] * on_dome
     heart *= masks["thorax"]
 
     # lungs: air, deepest away from their borders (a blurred mask is cheaper
@@ -900,8 +905,8 @@ def _density(frame, a, masks, heart_geometry, rng, sex, cage, dome):
     centre = ndimage.uniform_filter((masks["thorax"] & ~masks["lungs"]).astype(np.float32), size // 2 | 1)
     # the lower lobes lie behind the heart: some air under its thinner right
     # part, so that it is graded, not a flat white blob
-    retrocardiac = 0.4 * a["lung_air"] * heart**2
-    density += 0.16 * centre * (1.0 - 0.4 * heart**2) + (0.42 * heart_mass - retrocardiac) * masks["thorax"]
+    retrocardiac = 0.4 * a["lung_air"] * heart_soft**2
+    density += 0.16 * centre * (1.0 - 0.4 * heart_soft**2) + 0.42 * heart_mass - retrocardiac
 
     # more markings at the hila and the bases (gravity, larger vessels), fewer at the apices and the periphery
     zones = 0.5 + 0.5 * _smoothstep((y - a["apex_y"]) / 0.45)
