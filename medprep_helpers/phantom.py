@@ -22,14 +22,20 @@ sloping trapezius, chest wall, thicker abdomen) and the arms hanging at the
 sides with air in the axillae; breast shadows over the lower zones in women;
 air in the lungs, under domed apices, thinner towards the apices and the
 chest wall, with lung wrapping round the heart's borders; the mediastinum
-(superior vena cava, aortic knob, pulmonary trunk) and the heart; the
-trachea and main bronchi as air; dense hila with vessels that branch, taper
-and fade towards the periphery over a faint mottle; posterior ribs rising
-from the spine and curving down the wall, spaced wider downwards, with
-fainter anterior ribs running obliquely down towards the sternum; S-shaped
-clavicles crossing the apices; scapulae and humeri; vertebrae fading behind
-the heart and below the diaphragm; under the domes the liver, the gastric
-bubble with its fluid level and a little bowel gas. Displayed brightness
+(superior vena cava, a rounded aortic knob, pulmonary trunk) and the heart,
+densest towards its apex, with lower lobe behind its thinner right part and
+the spine faintly through it, merging with the diaphragm it rests on; the trachea as a smooth tapering air column
+and the main bronchi parting at about 70 degrees; dense hila with vessels
+that branch, taper and fade towards the periphery over a faint mottle, more
+of them at the hila and bases; posterior ribs rising from the spine and
+curving steeply down the wall, spaced wider downwards, each of its own
+width and density with a thin bright cortex, fading laterally and behind the
+domes, with faint anterior ribs running obliquely down towards the sternum;
+S-shaped clavicles with a thin cortex crossing the apices; scapulae and
+humeri (rounded heads continuous with the shafts, overlapped by the
+glenoid); vertebrae faint behind the heart and below the diaphragm; under
+the domes the liver, a graded abdomen, the dome of the gastric bubble and a
+little bowel gas. Displayed brightness
 follows an exposure curve, ``1 - exp(-k * density / exposure)``: dense tissue
 is bright, lungs are dark, and a higher ``exposure`` gives a darker film. A
 wide unsharp mask lifts local contrast as a detector's processing does.
@@ -354,7 +360,9 @@ def _mediastinum_half_widths(y, a):
     base = 0.03 + 0.018 * _smoothstep((y + 0.3) / 0.3)  # the mediastinum widens towards the heart
     # image left: the superior vena cava, the azygos arch, the ascending aorta above the right atrium
     left = base + 0.01 * _smoothstep((y + 0.26) / 0.08) + 0.006 * bump(-0.17, 0.025) + 0.014 * bump(-0.04, 0.05)
-    right = (base + 0.006 + a["aortic_knob"] * bump(-0.195, 0.032) + 0.022 * bump(-0.115, 0.022)
+    # the aortic knob: the arch seen end-on, a rounded bulge (an arc, not a gaussian hump)
+    knob = 0.75 * a["aortic_knob"] * np.sqrt(np.clip(1.0 - ((y + 0.195) / 0.05) ** 2, 0.0, 1.0))
+    right = (base + 0.006 + knob + 0.022 * bump(-0.115, 0.022)
              + 0.018 * bump(-0.07, 0.025) + 0.03 * _smoothstep((y - 0.0) / 0.15))
     return left, right
 
@@ -525,7 +533,7 @@ def _torso_half_width(y, a):
 def _torso_thickness(y, a):
     """Relative path length through the trunk at its midline: thin neck, thicker abdomen."""
     neck = 1.0 - 0.45 * _smoothstep((a["shoulder_y"] + 0.02 - y) / 0.12)
-    return neck * (1.0 + 0.25 * _smoothstep((y - 0.1) / 0.25))
+    return neck * (1.0 + 0.18 * _smoothstep((y - 0.1) / 0.25))
 
 
 def _arm_centre(y, a):
@@ -564,6 +572,10 @@ def _spine(x, y, fade):
     body = np.clip((half - np.abs(x)) / 0.004, 0.0, 1.0)
     plates = np.exp(-(((v - 0.08) / 0.05) ** 2)) + np.exp(-(((v - 0.82) / 0.05) ** 2))
     disc = _smoothstep((v - 0.86) / 0.03) * _smoothstep((0.99 - v) / 0.03)
+    # end plates and discs are faint (a bright ladder is what a phantom shows),
+    # fainter still behind the trachea and the upper mediastinum
+    hidden = 0.6 - 0.4 * _smoothstep((-0.1 - y) / 0.08)
+    plates, disc = plates * hidden, disc * hidden
     bone = body * (0.08 + 0.04 * plates - 0.06 * disc + 0.03 * _band(np.abs(x) - half + 0.003, 0.002, 0.002))
     ring = np.hypot((np.abs(x) - 0.8 * half) / 0.007, (v - 0.35) / 0.13)
     pedicles = np.exp(-(((ring - 1.0) / 0.35) ** 2))
@@ -578,47 +590,74 @@ def _segment_distance(x, y, p0, p1):
     return np.hypot(x - x0 - t * dx, y - y0 - t * dy)
 
 
-def _airways(x, y, pixel):
+def _airways(x, y):
     """Trachea down to the carina and the two main bronchi (negative: air)."""
-    carina = (-0.004, -0.14)
+    carina = (-0.004, -0.135)
     # the aortic arch pushes the trachea a little to the patient's right (image left)
     centre = -0.008 * np.exp(-(((y + 0.2) / 0.06) ** 2))
-    half = 0.02 - 0.003 * _smoothstep((y + 0.3) / 0.15)
-    trachea = _band(x - centre, half, 3 * pixel) * _smoothstep((carina[1] - y) / 0.02)
-    right = _band(_segment_distance(x, y, carina, (-0.04, -0.11)), 0.01, 3 * pixel)
-    left = _band(_segment_distance(x, y, carina, (0.055, -0.115)), 0.009, 3 * pixel)
-    return -0.26 * trachea - 0.1 * np.maximum(right, left)
+    half = 0.02 - 0.004 * _smoothstep((y + 0.3) / 0.15)  # tapering towards the carina
+    # a round tube: the air's path length falls off towards its walls; smoothly
+    # (a flat band with sharp walls gets bright rims from the unsharp mask)
+    across = np.clip(1.0 - ((x - centre) / half) ** 2, 0.0, 1.0)
+    trachea = across**0.75 * _smoothstep((carina[1] + 0.005 - y) / 0.02)
+    # the main bronchi part at about 70 degrees: the right one steeper, shorter and wider
+    right = _segment_distance(x, y, carina, (-0.036, -0.08)) / 0.014
+    left = _segment_distance(x, y, carina, (0.058, -0.085)) / 0.012
+    bronchi = np.sqrt(np.clip(1.0 - np.minimum(right, left) ** 2, 0.0, 1.0))
+    bronchi *= _smoothstep((y - carina[1] + 0.004) / 0.01)
+    # they narrow and fade into the hila, with no blunt ends
+    bronchi *= 1.0 - _smoothstep((np.hypot(x - carina[0], y - carina[1]) - 0.03) / 0.045)
+    return -0.27 * trachea - 0.2 * bronchi
 
 
-def _rib_profile(phase, fill, cortex):
+def _rib_profile(phase, fill, cortex, edge=0.16):
     """Density across a rib at a position ``phase`` (ribs at integer + [0, fill)).
 
-    Cortical bone makes the edges denser, the lower edge most.
+    Cortical bone makes the edges denser, the lower edge most. ``edge`` is
+    the width of the rise at each margin, in half-widths of the rib.
     """
     v = 2.0 * np.mod(phase, 1.0) / fill - 1.0  # -1 (upper edge) .. 1 (lower edge)
-    inside = np.clip((1.0 - np.abs(v)) / 0.22, 0.0, 1.0)
-    v2 = v * v
-    return inside * (1.0 - cortex + cortex * v2 * v2 * (1.0 + 0.4 * v))
+    inside = np.clip((1.0 - np.abs(v)) / edge, 0.0, 1.0)
+    v4 = (v * v) ** 2
+    return inside * (1.0 - cortex + cortex * v4 * v4 * (1.0 + 0.4 * v))
 
 
-def _ribs(x, y, a, heart, cage):
-    """Posterior ribs (rising from the spine, then curving down the wall), faint anterior ribs, the wall."""
+def _ribs(x, y, a, heart, cage, dome, pixel):
+    """Posterior ribs (rising from the spine, then curving down the wall), faint anterior ribs, the wall.
+
+    ``pixel`` is the distance between samples (patient units): where a rib
+    runs steeply its margins are widened to at least about a pixel, or they
+    come out as saw teeth.
+    """
     ax = np.abs(x)
     lateral = (ax - 0.03) / np.maximum(cage - 0.03, 0.05)  # 0 at the spine, 1 at the inner wall
     crest = 0.55
     rise = np.where(
         lateral <= crest,
         a["rib_arch"] * (1.0 - (1.0 - lateral / crest) ** 2),
-        a["rib_arch"] * (1.0 - 3.2 * ((lateral - crest) / (1.0 - crest)) ** 2),
+        a["rib_arch"] * (1.0 - 7.0 * ((lateral - crest) / (1.0 - crest)) ** 2),  # steeply down the wall
     )
+    slope = np.where(
+        lateral <= crest,
+        2.0 * (1.0 - lateral / crest) / crest,
+        -14.0 * (lateral - crest) / (1.0 - crest) ** 2,
+    ) * (a["rib_arch"] / np.maximum(cage - 0.03, 0.05))
+    # one pixel across the rib, in phase units (the rib's own units follow from its fill)
+    pixel_phase = pixel * np.sqrt(1.0 + slope * slope) / a["rib_spacing"]
     steps = (y + rise - a["rib_first_y"]) / a["rib_spacing"] + np.where(x < 0, np.float32(a["rib_shift_right"]), 0)
     steps = np.clip(steps, -1.0, None)
     phase = steps - 0.018 * np.clip(steps, 0.0, None) ** 2  # lower ribs lie further apart
     # no two ribs are spaced alike: shift each rib a little, switching from one
     # shift to the next in the middle of the gap below a rib (where it is 0)
     which = np.clip(np.floor(phase + 0.3).astype(np.int32), 0, 11)
-    phase = phase - np.asarray(a["rib_jitter"], np.float32)[which]
-    posterior = _rib_profile(phase, 0.5, 0.45) * (phase > 0) * (phase < 11)
+    jitter = np.asarray(a["rib_jitter"], np.float32)
+    phase = phase - jitter[which]
+    # ribs differ in width and density (reusing the jitter, shuffled, keeps the
+    # random stream of older seeds); each narrows and fades along the lateral wall
+    fill = (0.48 + 2.0 * jitter[(which + 5) % 12]) * (1.0 - 0.15 * np.clip(lateral, 0.0, 1.0))
+    strength = (1.0 + 3.0 * jitter[(which + 3) % 12]) * (1.0 - 0.45 * _smoothstep((lateral - 0.65) / 0.4))
+    edge = np.maximum(0.16, 2.4 * pixel_phase / fill)
+    posterior = strength * _rib_profile(phase, fill, 0.6, edge) * (phase > 0) * (phase < 11)
     posterior *= _smoothstep((lateral - 0.04) / 0.1) * _smoothstep((ax - 0.035) / 0.03)
     # anterior ribs: from the wall obliquely down towards the sternum, fading into cartilage
     slope = 0.16 * (1.0 - np.clip(lateral, 0.0, 1.0)) ** 1.2
@@ -627,11 +666,12 @@ def _ribs(x, y, a, heart, cage):
     anterior *= _smoothstep((lateral - 0.3) / 0.3)
     inside = np.clip((cage + 0.025 - ax) / 0.01, 0.0, 1.0) * _smoothstep((y - a["apex_y"] + 0.04) / 0.03)
     # below the domes only the lateral parts of the lowest ribs show through the abdomen
-    below = 1.0 - _smoothstep((y - a["costophrenic_y"] + 0.1) / 0.1) * (1.0 - 0.6 * _smoothstep((lateral - 0.55) / 0.3))
+    below = 1.0 - _smoothstep((y - np.minimum(dome, a["costophrenic_y"] - 0.1) + 0.01) / 0.08) * (
+        1.0 - 0.6 * _smoothstep((lateral - 0.55) / 0.3))
     # the lateral chest wall, where the ribs are seen edge-on
     wall = np.exp(-(((ax - cage - 0.012) / 0.009) ** 2)) * _smoothstep((y - a["apex_y"]) / 0.1)
     wall *= 1.0 - _smoothstep((y - a["costophrenic_y"]) / 0.06)
-    return ((0.1 * posterior + 0.06 * anterior) * inside * below + 0.08 * wall) * (1.0 - 0.65 * heart)
+    return ((0.14 * posterior + 0.035 * anterior) * inside * below + 0.08 * wall) * (1.0 - 0.65 * heart)
 
 
 def _clavicles(x, y, a):
@@ -639,9 +679,10 @@ def _clavicles(x, y, a):
     run = np.abs(x) - 0.035
     t = run / 0.4
     centre = a["clavicle_y"] - 0.05 * t - 0.024 * np.sin(2 * np.pi * t)
-    half = 0.014 + 0.007 * np.exp(-((run / 0.03) ** 2)) + 0.004 * _smoothstep((t - 0.7) / 0.3)
+    half = 0.011 + 0.007 * np.exp(-((run / 0.03) ** 2)) + 0.003 * _smoothstep((t - 0.7) / 0.3)
     v = (y - centre) / half
-    tube = np.clip((1.0 - np.abs(v)) / 0.25, 0.0, 1.0) * (0.65 + 0.35 * (v * v) ** 2)
+    # a thin bright cortex round a fainter medulla
+    tube = np.clip((1.0 - np.abs(v)) / 0.18, 0.0, 1.0) * (0.45 + 0.75 * (v * v) ** 3)
     return 0.27 * tube * _smoothstep(run / 0.015) * _smoothstep((0.41 - run) / 0.02)
 
 
@@ -650,23 +691,33 @@ def _shoulder_bones(x, y, a):
     ax = np.abs(x)
     sy = a["shoulder_y"]
     centre = _arm_centre(y, a) - 0.012
-    # humerus: a head in the glenoid, then the shaft down the arm (a tube: denser walls)
-    r = np.hypot(ax - (a["arm_x"] - 0.045), y - (sy + 0.065)) / 0.052
-    head = np.clip((1.0 - r) / 0.1, 0.0, 1.0) * (0.7 + 0.3 * r**4)
-    v = (ax - centre) / 0.021
-    shaft = np.clip((1.0 - np.abs(v)) / 0.2, 0.0, 1.0) * (0.55 + 0.45 * v**4) * _smoothstep((y - sy - 0.05) / 0.03)
-    shaft *= _smoothstep((sy + 0.32 - y) / 0.12)  # the arm leaves the beam (forearms forward, off the film)
-    humerus = 0.2 * np.maximum(head, shaft)
+    # humerus: one outline for the rounded head, the neck and the shaft (a
+    # smooth union of a disc and a rod, so the head is not a coin stuck on),
+    # filled bone with a thin cortex; the shaft is a tube (denser walls)
+    hx, hy = a["arm_x"] - 0.045, sy + 0.065
+    disc = np.hypot(ax - hx, y - hy) - 0.05
+    rod = np.maximum(np.abs(ax - centre) - 0.021, hy - y)
+    k = 0.035
+    mix = np.clip(0.5 + 0.5 * (rod - disc) / k, 0.0, 1.0)
+    d = rod + (disc - rod) * mix - k * mix * (1.0 - mix)
+    fill = _smoothstep(-d / 0.008)
+    cortex = np.exp(-(((d + 0.006) / 0.006) ** 2))
+    v = np.clip((ax - centre) / 0.021, -1.0, 1.0)
+    tube = _smoothstep((y - hy - 0.08) / 0.06) * (1.0 - v**4)  # the medullary canal, below the surgical neck
+    humerus = fill * (0.42 + 0.05 * cortex - 0.12 * tube)
+    humerus *= _smoothstep((sy + 0.32 - y) / 0.12)  # the arm leaves the beam (forearms forward, off the film)
+    # the glenoid rim overlaps the medial part of the head
+    glenoid = np.exp(-(((ax - hx + 0.043) / 0.01) ** 2 + ((y - hy) / 0.035) ** 2))
     # scapula: a plate between a medial and a lateral border meeting at the inferior angle
     top, bottom = sy + 0.03, sy + 0.3
     t = np.clip((y - top) / (bottom - top), 0.0, 1.0)
     medial = a["scapula_x"] + 0.035 * t
     lateral = (a["arm_x"] - 0.085) + (a["scapula_x"] + 0.045 - (a["arm_x"] - 0.085)) * t**0.8
-    plate = np.clip((ax - medial) / 0.004, 0.0, 1.0) * np.clip((lateral - ax) / 0.006, 0.0, 1.0)
+    plate = np.clip((ax - medial) / 0.008, 0.0, 1.0) * np.clip((lateral - ax) / 0.01, 0.0, 1.0)
     plate *= _smoothstep((y - top) / 0.02) * (y < bottom)
     edges = np.exp(-(((ax - medial - 0.003) / 0.003) ** 2)) + 2.0 * np.exp(-(((lateral - ax - 0.008) / 0.008) ** 2))
-    scapula = plate * (0.05 + 0.04 * edges)
-    return humerus + scapula
+    scapula = plate * (0.045 + 0.022 * edges)  # faint borders: a thin plate seen obliquely
+    return humerus + scapula + 0.1 * glenoid
 
 
 def _mediastinal_vessels(x, y):
@@ -677,20 +728,22 @@ def _mediastinal_vessels(x, y):
 
 
 def _abdomen(x, y, a):
-    """Liver under the right dome, stomach with its gas bubble and fluid level under the left."""
+    """Liver under the right dome, the stomach's gas bubble under the left, some bowel gas; graded, not flat."""
     dome = _along(_diaphragm_y, x, a)
     below = _smoothstep((y - dome) / 0.012)
     liver = 0.07 * below * _smoothstep((0.05 - x) / 0.1) * _smoothstep((0.45 - y) / 0.15) * _smoothstep((0.44 + x) / 0.06)
-    # the gas bubble: its roof follows the dome (under a thin diaphragm), its floor is the fluid level
+    # a dome of gas under the left hemidiaphragm (its roof follows the dome, under
+    # a thin diaphragm), fading into the stomach below: no hard fluid level
     roof = dome + 0.012
-    level = a["dome_left_y"] + 0.07
-    # widest at the fluid level, rounded and a little lobulated above
-    r = ((x - 0.19) / 0.052) ** 2 + ((level - y) / 0.05) ** 2 * (1.0 + 0.3 * np.sin((x - 0.15) * 40.0) ** 2)
-    bubble = _smoothstep((y - roof) / 0.01) * _smoothstep((level - y) / 0.004) * _smoothstep((1.0 - r) / 0.25)
+    r = ((x - 0.19) / 0.06) ** 2 + ((y - roof - 0.005) / 0.05) ** 2
+    bubble = _smoothstep((y - roof) / 0.012) * _smoothstep((1.0 - r) / 0.6)
     gas = 0.0
     for gx, depth, size in a["bowel_gas"]:
         gas = gas + np.exp(-(((x - gx) / size) ** 2 + ((y - a["dome_left_y"] - depth) / (0.7 * size)) ** 2))
-    return liver - 0.16 * bubble - 0.07 * np.minimum(gas, 1.3)
+    # not a flat slab: gas in the splenic flexure under the left dome, bowel lower down
+    lucent = 0.05 * _smoothstep((x - 0.02) / 0.25) * np.exp(-np.clip(y - dome, 0.0, None) / 0.15) * below
+    lucent = lucent + 0.04 * _smoothstep((y - 0.32) / 0.25)
+    return liver - lucent - 0.16 * bubble - 0.07 * np.minimum(gas, 1.3)
 
 
 def _hila(x, y):
@@ -814,8 +867,19 @@ def _density(frame, a, masks, heart_geometry, rng, sex, cage, dome):
     # some air lies in front of and behind its outer part
     window = frame.window(*_HEART_BOX)
     heart = np.zeros((frame.rows, frame.cols), np.float32)
-    level = _heart_level(*frame.coords(*window), heart_geometry)
+    x_h, y_h = frame.coords(*window)
+    level = _heart_level(x_h, y_h, heart_geometry)
     heart[window] = np.sqrt(np.clip(1.0 - level, 0.0, 1.0))
+    # the left ventricle makes the heart densest towards its apex, at the lower image right
+    g = heart_geometry
+    along = (math.cos(g["tilt"]) * (x_h - g["x"]) + math.sin(g["tilt"]) * (y_h - g["y"])) / (g["right"] + g["left"])
+    heart_mass = np.zeros_like(heart)
+    # the heart sits on the diaphragm, soft tissue on soft tissue: no line
+    # shows where it ends (cut at the thorax mask, the dome would show through it)
+    on_dome = _smoothstep((dome[window] - y_h) / 0.05 + 0.5)
+    heart_mass[window] = np.clip(1.0 - level, 0.0, 1.0) ** 0.75 * (0.3 + 1.0 * _smoothstep(along + 0.45)) * on_dome
+    heart_soft = np.zeros_like(heart)
+    heart_soft[window] = heart[window] * on_dome
     heart *= masks["thorax"]
 
     # lungs: air, deepest away from their borders (a blurred mask is cheaper
@@ -831,32 +895,41 @@ def _density(frame, a, masks, heart_geometry, rng, sex, cage, dome):
     air *= 0.7 + 0.3 * np.sqrt(np.clip(1.0 - (np.abs(x) / (cage + 0.02)) ** 2, 0.0, 1.0))
     air *= (0.72 + 0.28 * _smoothstep((y - a["apex_y"]) / 0.25)) * (1.0 - 0.1 * _smoothstep((y - 0.05) / 0.2))
     density -= a["lung_air"] * air
-    # the posterior costophrenic recesses: some air behind the domes, fading downwards
-    recess = (np.abs(x) < 0.9 * cage) * _smoothstep((np.abs(x) - 0.1) / 0.1)
-    recess = recess * np.exp(-np.clip(y - dome, 0.0, None) / 0.035)
-    density -= 0.22 * a["lung_air"] * recess * (1.0 - lungs) * (1.0 - masks["heart"])
+    # the posterior costophrenic recesses: some air behind the domes, fading
+    # downwards from a crisp but anti-aliased edge at the dome (the binary
+    # lung mask leaves steps along it), ending smoothly inside the wall
+    recess = _smoothstep((0.95 * cage - np.abs(x)) / 0.05) * _smoothstep((np.abs(x) - 0.1) / 0.1)
+    recess = recess * np.exp(-np.clip(y - dome, 0.0, None) / 0.035) * np.clip((y - dome) / (2 * pixel) + 0.5, 0.0, 1.0)
+    density -= 0.22 * a["lung_air"] * recess * (1.0 - masks["heart"])
     # the mediastinum: soft tissue with no lung in front of it or behind it
     centre = ndimage.uniform_filter((masks["thorax"] & ~masks["lungs"]).astype(np.float32), size // 2 | 1)
-    density += 0.16 * centre + 0.08 * heart
+    # the lower lobes lie behind the heart: some air under its thinner right
+    # part, so that it is graded, not a flat white blob
+    retrocardiac = 0.4 * a["lung_air"] * heart_soft**2
+    density += 0.16 * centre * (1.0 - 0.4 * heart_soft**2) + 0.42 * heart_mass - retrocardiac
 
-    density += np.clip(2.0 * air, 0.0, 1.0) * lungs * _lung_markings(rng, frame, masks["lungs"])
+    # more markings at the hila and the bases (gravity, larger vessels), fewer at the apices and the periphery
+    zones = 0.5 + 0.5 * _smoothstep((y - a["apex_y"]) / 0.45)
+    zones = zones * (1.0 - 0.35 * _smoothstep((np.abs(x) / np.maximum(cage, 0.05) - 0.6) / 0.4))
+    density += np.clip(2.0 * air, 0.0, 1.0) * lungs * zones * _lung_markings(rng, frame, masks["lungs"])
     window = frame.window(-0.2, 0.2, -0.2, 0.05)
     if window is not None:  # the hila are seen against the lungs; over the heart they add little
         density[window] += _hila(*frame.coords(*window)) * (1.0 - 0.8 * heart[window]) * (1.0 - 0.5 * centre[window])
     _add(density, frame, (-0.12, 0.12, -0.26, 0.3), _mediastinal_vessels)
     window = frame.window(-0.06, 0.06, -0.6, 0.6)
-    if window is not None:  # the spine fades where the heart lies over it
+    if window is not None:  # the spine, faint behind the heart and below the domes
         x_s, y_s = frame.coords(*window)
-        fade = (1.0 - 0.6 * heart[window]) * (1.0 - 0.5 * _smoothstep((y_s - a["dome_right_y"]) / 0.1))
+        # the film curve flattens the dense heart: a little more bone there keeps the spine faintly visible
+        fade = (1.0 + 0.5 * heart[window]) * (1.0 - 0.5 * _smoothstep((y_s - a["dome_right_y"]) / 0.1))
         density[window] += _spine(x_s, y_s, fade)
-    _add(density, frame, (-0.12, 0.12, -0.6, -0.06), lambda x, y: _airways(x, y, pixel))
+    _add(density, frame, (-0.12, 0.12, -0.6, -0.06), _airways)
     window = frame.window(-0.47, 0.47, a["apex_y"] - 0.05, a["costophrenic_y"] + 0.12)
     if window is not None:
         # on large images the ribs (the costliest part) are drawn on every other
         # pixel and interpolated: still several pixels across each rib
         step = 2 if min(frame.rows, frame.cols) >= 384 else 1
         coarse = tuple(slice(w.start, w.stop, step) for w in window)
-        ribs = _ribs(*frame.coords(*coarse), a, heart[coarse], cage[coarse])
+        ribs = _ribs(*frame.coords(*coarse), a, heart[coarse], cage[coarse], dome[coarse], step * pixel)
         density[window] += _upsample(ribs, step, (window[0].stop - window[0].start, window[1].stop - window[1].start))
     _add(density, frame, (-0.47, 0.47, -0.45, -0.18), lambda x, y: _clavicles(x, y, a))
     for side in (-1, 1):  # one box per side: the middle holds no shoulder

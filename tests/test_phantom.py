@@ -73,6 +73,39 @@ def test_anatomy_is_where_a_radiograph_has_it():
     assert columns[-1] - midline > 1.3 * (midline - columns[0])
 
 
+@pytest.mark.parametrize("seed", [2, 5, 9])
+def test_heart_is_graded_densest_towards_its_apex(seed):
+    # a flat white blob reads as a phantom: the left ventricle (image right)
+    # is denser than the right heart border, where lower lobe lies behind it
+    result = synthetic_radiograph(seed=seed, shape=(256, 256), marker=None, noise=0.0)
+    image, heart = result.image.astype(float), result.masks["heart"]
+    columns = np.flatnonzero(heart.any(axis=0))
+    third = (columns[-1] - columns[0] + 1) // 3
+    right_border = heart.copy()
+    right_border[:, columns[0] + third :] = False
+    apex_side = heart.copy()
+    apex_side[:, : columns[-1] + 1 - third] = False
+    assert image[apex_side].mean() > image[right_border].mean() + 2
+
+
+@pytest.mark.parametrize("seed", [2, 5, 9])
+def test_humeral_head_is_bone_not_a_translucent_disc(seed):
+    # the head is as dense as the shaft below it (patient coordinates from the
+    # drawn anatomy; body_size < 1 keeps the arms on the film)
+    result = synthetic_radiograph(seed=seed, shape=(256, 256), marker=None, noise=0.0, body_size=0.85)
+    anatomy, image = result.params["anatomy"], result.image.astype(float)
+    scale = 256 * 0.85
+
+    def at(x, y):  # the patient's right arm, on the image left
+        return image[round(127.5 + y * scale), round(127.5 - x * scale)]
+
+    top = anatomy["shoulder_y"]
+    head = at(anatomy["arm_x"] - 0.045, top + 0.065)
+    shaft = at(anatomy["arm_x"] + 0.004 - 0.012, top + 0.2)
+    axilla = at(anatomy["arm_x"] + 0.004 - 0.052, top + 0.2)
+    assert head > shaft - 5 and shaft > axilla + 40
+
+
 @pytest.mark.parametrize("seed, ctr, rotation", [(0, 0.36, 0.0), (1, 0.45, -8.0), (2, 0.55, 6.0), (3, 0.68, 3.0),
                                                  (4, 0.7, -3.0), (5, 0.4, 12.0)])
 def test_each_lung_is_one_piece_on_its_own_side(seed, ctr, rotation):
