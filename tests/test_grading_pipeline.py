@@ -150,3 +150,27 @@ def test_solution_outputs_match_a_fresh_run(lesson):
     ]
     run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+GENERIC_ALT = {"figure", "image", "plot", "chart", "graph", "picture", "img", "fig", "output", ""}
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_figure_has_its_own_alt_text(lesson):
+    """Each image a learner sees says what it shows: no image output without alt text, none generic, none repeated."""
+    seen: dict[str, int] = {}
+    images = 0
+    for index, cell in enumerate(load_json(solution_path(lesson))["cells"]):
+        for output in cell.get("outputs", []):
+            for mime in output.get("data", {}):
+                if not mime.startswith("image/"):
+                    continue
+                images += 1
+                alt = output.get("metadata", {}).get(mime, {}).get("alt", "")
+                text = " ".join(str(alt).split()).lower().strip(".")
+                assert text not in GENERIC_ALT and len(text.split()) >= 3, (
+                    f"{lesson}, cell {index}: an image without a real alt text ({alt!r})"
+                )
+                assert text not in seen, f"{lesson}: cells {seen[text]} and {index} share the alt text {alt!r}"
+                seen[text] = index
+    assert images, f"{lesson}: no figure at all"
