@@ -152,6 +152,15 @@ def postgres():
         yield server
 
 
+@pytest.fixture
+def sandbox():
+    """Grading refuses to run without its sandbox (README: install bubblewrap): skip, saying why."""
+    from medprep_grader.sandbox import sandbox_problem
+
+    if sandbox_problem():
+        pytest.skip(f"no grading sandbox on this machine: {sandbox_problem()}")
+
+
 @pytest.fixture(autouse=True)
 def _secret(monkeypatch):
     for name, value in SECRET.items():
@@ -162,7 +171,7 @@ def _secret(monkeypatch):
 
 
 @pytest.mark.slow
-def test_parallel_on_postgresql_matches_nbgrader_on_sqlite(tmp_path, postgres):
+def test_parallel_on_postgresql_matches_nbgrader_on_sqlite(tmp_path, postgres, sandbox):
     """24 submissions: the same grades, feedback pages and export rows as nbgrader's sequential loop."""
     sequential, kinds = make_class(tmp_path / "sequential", 24)
     autograde_class(sequential, LESSON, list(kinds), processes=1)  # nbgrader's own loop, one process
@@ -210,7 +219,7 @@ def _started_for(course: Path, seconds: float):
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_submission_is_regraded(tmp_path):
+def test_worker_killed_mid_submission_is_regraded(tmp_path, sandbox):
     """SIGKILL the worker grading a submission: Dask's nanny replaces it, the submission is graded again."""
     course, kinds = make_class(tmp_path, 6)
     process = command(course, "--workers", "2", popen=True)
@@ -225,7 +234,7 @@ def test_worker_killed_mid_submission_is_regraded(tmp_path):
 
 
 @pytest.mark.slow
-def test_interrupted_run_resumes_where_it_stopped(tmp_path):
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, sandbox):
     """Kill the whole run (its process group): the rerun grades only what was not finished, on SQLite with 2 workers."""
     course, kinds = make_class(tmp_path, 6)
     process = command(course, "--workers", "2", popen=True)
@@ -258,7 +267,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_existing_dask_cluster_grades_through_its_scheduler(tmp_path, monkeypatch):
+def test_an_existing_dask_cluster_grades_through_its_scheduler(tmp_path, monkeypatch, sandbox):
     """--scheduler: the workers of a cluster started beforehand (here on this machine) grade the class."""
     from distributed import LocalCluster
 
