@@ -11,9 +11,10 @@ grades into nbgrader's gradebook (``CourseDirectory.db_url``), where formgrader,
   see the course folder at the same path (a shared file system) and run in the course's
   environment.
 - **How a worker grades**: in its own process, with one ``NbGraderAPI`` per worker process. A
-  subprocess ``nbgrader autograde LESSON --student S`` per task costs about 3.4 s more per
-  submission (measured on 02_augment: 7 s against 3.6 s in process; interpreter start, imports,
-  configuration and a new verified data snapshot every time), and buys no robustness: a
+  subprocess ``nbgrader autograde LESSON --student S`` per task costs about 4 s more per
+  submission (measured on 02_augment, sandbox included: 7.1 s against 3.0 s in process;
+  interpreter start, imports, configuration, the grader's code fingerprint and a new verified
+  data snapshot every time), more than doubling the cost, and buys no robustness: a
   submission runs in its own kernel (in the sandbox), never in the worker, so a crashing answer
   kills only its kernel; a worker that dies anyway (killed, out of memory) is replaced by Dask's
   nanny and its task rescheduled, up to Dask's ``distributed.scheduler.allowed-failures`` times,
