@@ -132,11 +132,14 @@ class RestoreFromRelease(NbGraderPreprocessor):
             if not _nbgrader(template.cells[position[gid]]).get("solution")
             and str(cell.get("source", "")).strip() != str(template.cells[position[gid]].source).strip()
         ]
+        student = resources["nbgrader"].get("student", "?")
         for grade_id in edited:
-            self.log.warning("Locked cell %s was edited in the submission; the released cell is graded instead.", grade_id)
+            self.log.warning("Locked cell %s was edited in the submission of %s; the released cell is graded instead.",
+                             grade_id, student)
         for grade_id in sorted(known - set(answers)):
             if not _nbgrader(template.cells[position[grade_id]]).get("solution"):
-                self.log.warning("Locked cell %s was deleted from the submission; the released cell is put back.", grade_id)
+                self.log.warning("Locked cell %s was deleted from the submission of %s; the released cell is put back.",
+                                 grade_id, student)
         nbformat.validate(restored)
         return restored, resources
 
@@ -270,6 +273,8 @@ class SandboxedExecute(Execute):
         self._secret = course_secret()
         self._prepare_scratch(resources)
         self._stopped = None
+        self._lost: str | None = None  # why the kernel was lost in the cell just run
+        self._fatal: set[int] = set()  # cells that killed or hung a kernel: never run again
         self._output_bytes: dict[int, int] = {}
         self._deadline = time.monotonic() + self.submission_timeout
         self._cell_timeout = self.timeout
@@ -291,6 +296,8 @@ class SandboxedExecute(Execute):
                         cell.outputs = [self._judge(name)]
                     else:
                         self.preprocess_cell(cell, resources, index)
+                    if self._lost is not None:  # a dead or stuck kernel: a fresh one, and the rest is graded
+                        self._revive(index, resources)
             return self.nb, self.resources
         finally:
             shutil.rmtree(self._scratch, ignore_errors=True)
@@ -310,16 +317,49 @@ class SandboxedExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            self._stop(cell, index, "DeadKernelError", "the kernel died while running this cell")
+            self._lose(cell, index, "DeadKernelError", "the kernel died while running this cell")
         except CellTimeoutError:  # interrupted at the time limit, but never went idle: it ignores interrupts
-            self._stop(cell, index, "UnresponsiveKernel", "the kernel did not stop when this cell was interrupted")
+            self._lose(cell, index, "UnresponsiveKernel", "the kernel did not stop when this cell was interrupted")
         return cell, resources
 
-    def _stop(self, cell, index: int, ename: str, what: str) -> None:
-        self._stopped = f"{what} (cell {index}); the cells and checks below it were not run and score zero"
-        self.log.error("Grading %s: stopped at cell %d: %s", self._who, index, what)
-        cell.outputs.append(_error(ename, self._stopped))
-        self.shutdown_kernel = "immediate"
+    def _lose(self, cell, index: int, ename: str, what: str) -> None:
+        self._lost = f"{what} (cell {index})"
+        self._fatal.add(index)
+        self.log.error("Grading %s: %s; a fresh kernel re-runs the cells above it and grading goes on", self._who,
+                       self._lost)
+        cell.outputs.append(_error(ename, f"{self._lost}: this cell's work is lost; a fresh kernel re-ran the cells "
+                                          "above it (without this one) and the rest of the notebook was graded"))
+
+    def _revive(self, index: int, resources) -> None:
+        """Replace a lost kernel by a fresh sandboxed one that re-runs cells 0..index-1, except fatal ones.
+
+        The replay's outputs are discarded (the notebook keeps the first run's); it counts against the
+        submission's time budget, so an answer that kills every kernel it gets cannot stretch grading.
+        """
+        what, self._lost = self._lost, None
+        try:
+            self._cleanup_kernel()
+        except Exception:  # noqa: BLE001 - the old kernel is gone either way
+            pass
+        self.km = self.kc = None
+        try:
+            self.km = self.create_kernel_manager()
+            self.start_new_kernel()
+            self.start_new_kernel_client()
+            self.kc.iopub_channel.socket.setsockopt(__import__("zmq").MAXMSGSIZE, 100_000_000)
+        except Exception as error:  # noqa: BLE001
+            self._stopped = f"{what}, and no fresh kernel could be started ({error})"
+            return
+        for earlier in range(index):
+            cell = self.nb.cells[earlier]
+            if earlier in self._fatal or cell.cell_type != "code" or check_cell_exercise(cell) is not None:
+                continue
+            self.preprocess_cell(copy.deepcopy(cell), resources, earlier)
+            if self._lost is not None or self._stopped is not None:  # the replay itself failed: give up
+                self._lost = None
+                self._stopped = self._stopped or f"{what}, and re-running the cells above it failed"
+                self.log.error("Grading %s: %s", self._who, self._stopped)
+                return
 
     def _judge(self, name: str) -> NotebookNode:
         """Judge one exercise from outside the kernel; the verdict is the check cell's only output."""
@@ -350,7 +390,10 @@ class SandboxedExecute(Execute):
                           f"{str(error)[:300]}); compare it with the contract in the task")
         finally:
             if runner.gone and not self._stopped:
-                self._stopped = runner.gone
+                if "time budget" in runner.gone:
+                    self._stopped = runner.gone
+                else:  # the learner's function killed or hung the kernel: a fresh one for the rest
+                    self._lost = runner.gone
         text = f"{name}: all {count} checks passed ({visible.passed} visible, {count - visible.passed} hidden).\n"
         return NotebookNode(output_type="stream", name="stdout", text=text)
 
@@ -418,7 +461,7 @@ class SanitizeOutputs(NbGraderPreprocessor):
     """Only inert outputs, capped per cell; learner markdown without active content."""
 
     max_cell_text_chars = Integer(20_000, help="Characters of text kept per cell, over all its outputs.").tag(config=True)
-    max_cell_image_bytes = Integer(2_000_000, help="Bytes of images kept per cell, over all its outputs.").tag(config=True)
+    max_cell_image_bytes = Integer(1_000_000, help="Bytes of images kept per cell, over all its outputs.").tag(config=True)
     max_outputs = Integer(50, help="Outputs kept per cell.").tag(config=True)
 
     def preprocess(self, nb, resources):

@@ -162,7 +162,11 @@ class RemoteRunner:
 
     async def _stop_call(self) -> None:
         """Interrupt a call that ran too long; a kernel that does not become idle is given up on."""
-        await self.interrupt()
+        try:
+            await self.interrupt()
+        except Exception:  # noqa: BLE001 - a kernel that died cannot be interrupted
+            self.gone = "the kernel died during a call of the learner's function"
+            return
         end = time.monotonic() + 5
         while time.monotonic() < end:
             try:

@@ -33,6 +33,10 @@ __all__ = ["SandboxUnavailable", "Limits", "Sandbox", "sandbox_problem"]
 _PRIVATE_PARTS = {"solutions", "submitted", "autograded", "feedback", "downloaded", "release", "exchange", "source"}
 
 
+# Names whose presence marks a folder as a course folder or a clone of the repository: never mounted.
+_COURSE_MARKERS = ("solutions", "nbgrader_config.py", "gradebook.db", "medprep_grader", "submitted", "autograded")
+
+
 class SandboxUnavailable(RuntimeError):
     """bubblewrap is missing or cannot create namespaces on this machine."""
 
@@ -105,11 +109,14 @@ class Sandbox:
         candidates += [Path(p) for p in site.getsitepackages()]
         candidates += [Path(p) for p in self.env.get("PYTHONPATH", "").split(os.pathsep) if p]
         course = self.course_root.resolve()
+        package = Path(medprep_helpers.__file__).resolve().parent
         folders: list[Path] = []
         for candidate in candidates:
             folder = candidate.resolve()
-            if not folder.is_dir() or _is_within(course, folder):
-                continue  # never the course folder or anything above it
+            if not folder.is_dir() or _is_within(course, folder) or (folder != package and _is_within(package, folder)):
+                continue  # never the course folder, the clone holding the helpers, or anything above them
+            if any((folder / name).exists() for name in _COURSE_MARKERS):
+                continue  # a folder that looks like a course or a clone of it (solutions, gradebook, grader)
             if _is_within(folder, course) and _PRIVATE_PARTS & set(folder.relative_to(course).parts):
                 continue
             if any(str(folder).startswith(prefix) for prefix in ("/usr", "/etc")):

@@ -9,7 +9,7 @@ Each sample is what a learner could hand in, built from the student version
 - for the first lesson only, the submissions that must not harm grading:
 
   ``infinite_loop``  the second exercise's function never returns;
-  ``kernel_death``   the second exercise's answer cell ends with ``os._exit(1)``;
+  ``kernel_death``   the second exercise's answer cell ends with ``os._exit(1)`` (only that answer is lost);
   ``tampered``       the first two exercises unanswered, the first one's visible test
                      rewritten to print success, the second one's test cell deleted,
                      the third one's points raised to 100 in the cell metadata;
@@ -530,7 +530,7 @@ def samples(lesson: str, first_lesson: bool, hostile: bool = False) -> dict[str,
     notebook = _filled(student, solution, names, written)
     answer = notebook["cells"][_index(notebook, f"{dying}_answer")]
     _set_source(answer, _source(answer) + "\n\nimport os\n\nos._exit(1)  # ends the kernel process at once")
-    out["kernel_death"] = (notebook, expect(names[: names.index(dying)], written))
+    out["kernel_death"] = (notebook, expect([n for n in names if n != dying], written))  # a fresh kernel grades the rest
 
     edited, deleted, inflated = names[0], names[1], names[2]
     notebook = _filled(student, solution, names[2:], written)

@@ -13,6 +13,7 @@ data, and the grader's HOME as they were.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import make_submissions
@@ -87,15 +88,13 @@ def test_infinite_loop_is_stopped_and_only_its_tests_fail(record):
 
 
 @pytest.mark.slow
-def test_kernel_death_zeroes_the_tests_below_it_only(record):
+def test_a_kernel_death_costs_only_the_answer_that_caused_it(record):
     notebook = _assert_marks(record, "kernel_death")
-    zero = record["expected"]["kernel_death"]["zero"]
-    dying = _cell(notebook, zero[0].replace("_checks", "_answer"))
+    (dead,) = record["expected"]["kernel_death"]["zero"]
+    dying = _cell(notebook, dead.replace("_checks", "_answer"))
     assert "DeadKernelError" in _errors(dying), "the cell that killed the kernel is not marked"
-    for name in zero:
-        cell = _cell(notebook, name)
-        assert _errors(cell) == ["CheckFailed"] and "not checked" in cell["outputs"][0]["evalue"], name
-    assert "stopped at cell" in record["autograde_log"]
+    assert record["expected"]["kernel_death"]["pass"], "no answer after the death to be graded"
+    assert "a fresh kernel re-runs the cells above it" in record["autograde_log"]
 
 
 @pytest.mark.slow
@@ -122,8 +121,8 @@ def test_edited_deleted_and_reweighted_tests_are_restored(record):
         assert _text(_cell(notebook, name)["source"]).endswith(original), f"{name}: not the original test"
         assert _errors(_cell(notebook, name)), f"{name}: the original test did not run"
     log = record["autograde_log"]
-    assert "was edited in the submission" in log and "was deleted from the submission" in log
-    assert log.count("was edited in the submission") == 1, "unedited check cells were reported as edited"
+    assert "was edited in the submission of tampered" in log and "was deleted from the submission of tampered" in log
+    assert log.count("was edited in the submission of tampered") == 1, "unedited check cells were reported as edited"
 
 
 @pytest.mark.slow
@@ -182,9 +181,12 @@ def test_looted_secrets_do_not_reach_the_feedback(hostile_record):
 def test_active_content_never_reaches_feedback_or_formgrader(hostile_record):
     html = Path(hostile_record["feedback"]["hostile_outputs"]).read_text()
     notebook = json.dumps(_autograded(hostile_record, "hostile_outputs"))
-    for payload in ("<script>document.title", "onerror=\"alert", "alert('pwned-javascript')", "<svg",
-                    "<iframe", "javascript:alert", "<script>alert('pwned-markdown')"):
+    for payload in ("<script>document.title", "alert('pwned-javascript')", "<svg", "<iframe", "javascript:alert",
+                    "<script>alert('pwned-markdown')"):
         assert payload not in html, f"{payload!r} reached the feedback HTML"
+    # Escaped to inert text is fine (&lt;img ... onerror=...&gt;); an element with an event handler is not.
+    active = re.findall(r"<[a-zA-Z][^<>]*\son[a-z]+\s*=[^<>]*pwned", html)
+    assert not active, f"an element with an event handler reached the feedback HTML: {active[:2]}"
     for payload in ("<script>", "application/javascript", "text/html", "image/svg+xml", "javascript:"):
         assert payload not in notebook, f"{payload!r} kept in the autograded notebook (formgrader shows it)"
     assert "UnresponsiveKernel" in notebook, "the interrupt-ignoring loop was not stopped"
