@@ -326,17 +326,17 @@ def _write_state(root: Path, lesson: str, student: str, record: dict) -> None:
 def _why_grade(submission: Submission, state: dict, setup: str, in_gradebook: bool, autograded: Path, force: bool):
     """Why ``submission`` must be graded, or None when its grades are current."""
     if force:
-        return "forced (--force)"
+        return "--force"
     if not state:
         return "new"
     if state.get("state") == "started":
-        return "unfinished (its grading was interrupted)"
+        return "unfinished (interrupted)"
     if state.get("state") == "failed":
         return "failed last time"
     if state.get("submission") != folder_hash(submission.folder):
-        return "changed submission"
+        return "changed since last graded"
     if state.get("setup") != setup:
-        return "changed lesson or nbgrader_config.py"
+        return "lesson or nbgrader_config.py changed"
     if not in_gradebook:
         return "missing from the gradebook"
     if not autograded.is_dir():

@@ -232,6 +232,18 @@ def test_worker_killed_mid_submission_is_regraded(tmp_path, sandbox):
     assert after[student]["state"] == "finished" and after[student]["worker"] != record["worker"], after[student]
     assert_graded_alike(gradebook_grades(sqlite_url(course)), kinds)
 
+    # A resubmission is graded again, a broken one is reported by name; the others are left alone.
+    changed, broken = sorted(kinds)[:2]
+    notebook = course / "submitted" / changed / LESSON / f"{LESSON}.ipynb"
+    notebook.write_text(json.dumps(json.loads(notebook.read_text()), indent=2))
+    (course / "submitted" / broken / LESSON / f"{LESSON}.ipynb").write_text("{ not a notebook")
+    rerun = command(course, "--workers", "2")
+    assert rerun.returncode == parallel.EXIT_FAILED, rerun.stdout + rerun.stderr[-3000:]
+    assert "2 to grade (2 changed since last graded)" in rerun.stdout, rerun.stdout
+    assert summary_counts(rerun.stdout) == (1, 1, len(kinds) - 2), rerun.stdout
+    assert f"{broken}/{LESSON}: FAILED - " in rerun.stdout and "NotJSONError" in rerun.stdout, rerun.stdout
+    assert states(course)[broken]["state"] == "failed"
+
 
 @pytest.mark.slow
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, sandbox):
