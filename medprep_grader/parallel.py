@@ -712,5 +712,7 @@ def run(args: argparse.Namespace) -> int:
     except GradingInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl-C: the message above says what happens next; no traceback
+        return 130
     print(summary.text())
     return summary.exit_code
