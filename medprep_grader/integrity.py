@@ -143,7 +143,7 @@ class CourseChanged(RuntimeError):
 
 
 def code_fingerprint() -> dict[str, str]:
-    """SHA-256 of every file of the helper and grader packages, by path.
+    """SHA-256 of every file of the helper and grader packages that grading runs, by path.
 
     Examples
     --------
@@ -158,9 +158,13 @@ def code_fingerprint() -> dict[str, str]:
     for package in (medprep_helpers, medprep_grader):
         root = Path(package.__file__).resolve().parent
         for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
+            if path.is_file() and "__pycache__" not in path.parts and path.relative_to(root).as_posix() not in _TOOLS:
                 digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
+
+
+# Command-line tools around grading that the judging itself never runs (they start nbgrader, which re-checks).
+_TOOLS = {"__main__.py", "parallel.py", "release.py"}
 
 
 _FINGERPRINT: dict[str, str] = {}

@@ -181,12 +181,19 @@ def test_looted_secrets_do_not_reach_the_feedback(hostile_record):
 def test_active_content_never_reaches_feedback_or_formgrader(hostile_record):
     html = Path(hostile_record["feedback"]["hostile_outputs"]).read_text()
     notebook = json.dumps(_autograded(hostile_record, "hostile_outputs"))
-    for payload in ("<script>document.title", "alert('pwned-javascript')", "<svg", "<iframe", "javascript:alert",
-                    "<script>alert('pwned-markdown')"):
-        assert payload not in html, f"{payload!r} reached the feedback HTML"
-    # Escaped to inert text is fine (&lt;img ... onerror=...&gt;); an element with an event handler is not.
-    active = re.findall(r"<[a-zA-Z][^<>]*\son[a-z]+\s*=[^<>]*pwned", html)
-    assert not active, f"an element with an event handler reached the feedback HTML: {active[:2]}"
+    # The attack's code is shown as (escaped) text, which is fine; what must never appear is active content:
+    # a script element carrying the payload, an element with an event handler, an embedded document or SVG,
+    # or a javascript: link.
+    active = {
+        "script element": r"<script[^>]*>[^<]*pwned",
+        "event handler": r"<[a-zA-Z][^<>]*\son[a-z]+\s*=[^<>]*pwned",
+        "embedded document or SVG": r"<(iframe|svg|object|embed)\b",
+        "javascript: link": r"""(href|src)\s*=\s*["']?\s*javascript:""",
+    }
+    for what, pattern in active.items():
+        found = re.findall(pattern, html, flags=re.IGNORECASE)
+        assert not found, f"a {what} reached the feedback HTML: {found[:2]}"
+    assert "pwned" in html, "the attack's cells are missing from the feedback: the test would prove nothing"
     for payload in ("<script>", "application/javascript", "text/html", "image/svg+xml", "javascript:"):
         assert payload not in notebook, f"{payload!r} kept in the autograded notebook (formgrader shows it)"
     assert "UnresponsiveKernel" in notebook, "the interrupt-ignoring loop was not stopped"
