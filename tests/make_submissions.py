@@ -468,8 +468,9 @@ def hostile_samples(student: dict, solution: dict, names: list[str], written: li
 
     notebook = base()
     _attack_answer(notebook, open_functions[0], ACTIVE_OUTPUT.format(name=open_functions[0]))
-    for grade_id in written[len(_first_half(written)):]:
-        _set_source(notebook["cells"][_index(notebook, grade_id)], ACTIVE_MARKDOWN)
+    for grade_id in _first_half(written):  # answered written questions, with active markup appended
+        cell = notebook["cells"][_index(notebook, grade_id)]
+        _set_source(cell, _source(cell) + "\n\n" + ACTIVE_MARKDOWN)
     extra = {"cell_type": "markdown", "id": "learner-note", "metadata": {}, "source": []}
     _set_source(extra, ACTIVE_MARKDOWN)
     notebook["cells"].insert(1, extra)

@@ -188,7 +188,7 @@ def test_active_content_never_reaches_feedback_or_formgrader(hostile_record):
         "script element": r"<script[^>]*>[^<]*pwned",
         "event handler": r"<[a-zA-Z][^<>]*\son[a-z]+\s*=[^<>]*pwned",
         "embedded document or SVG": r"<(iframe|svg|object|embed)\b",
-        "javascript: link": r"""(href|src)\s*=\s*["']?\s*javascript:""",
+        "javascript: link": r"""<[a-zA-Z][^<>]*\s(href|src)\s*=\s*["']?\s*javascript:""",
     }
     for what, pattern in active.items():
         found = re.findall(pattern, html, flags=re.IGNORECASE)
