@@ -348,11 +348,11 @@ while True:  # then hold the grader for as long as it lets us
 ACTIVE_MARKDOWN = ("<script>alert('pwned-markdown')</script> <img src=x onerror=\"alert('pwned-md-img')\"> "
                    "[click me](javascript:alert('pwned-link'))")
 
-SANDBOX = """# Attack on the sandbox (a cell of its own in an otherwise correct submission): read the solutions, write outside the scratch folder, use the network, fork a thousand processes.
+SANDBOX = """# Attack on the sandbox (cells of their own in an otherwise correct submission): read the solutions, write
+# outside the scratch folder, use the network.
 import os
 import pathlib
 import socket
-import time
 
 import medprep_helpers
 
@@ -374,19 +374,26 @@ for address in (("127.0.0.1", 22), ("127.0.0.1", 5432), ("1.1.1.1", 53)):
         report[str(address)] = "connected"
     except OSError as error:
         report[str(address)] = type(error).__name__
+print(report)
+"""
+
+FORK_BOMB = """# Attack on the sandbox: fork a thousand processes.
+import os
+import time
+
 children = []
 try:
     for _ in range(1000):
         pid = os.fork()
         if pid == 0:
-            time.sleep(0.5)
+            time.sleep(0.2)
             os._exit(0)
         children.append(pid)
+    print("fork: all 1000 started")
 except OSError as error:
-    report["fork"] = f"stopped after {{len(children)}}: {{type(error).__name__}}"
+    print(f"fork: stopped after {{len(children)}}: {{type(error).__name__}}")
 for pid in children:
     os.waitpid(pid, 0)
-print(report)
 """
 
 HELPER_LOOKUP = """# Attack, class 7 (answers that ship with the course): look the answer up in the course data.
@@ -478,10 +485,11 @@ def hostile_samples(student: dict, solution: dict, names: list[str], written: li
 
     out = {kind: (nb, partial_expectation) for kind, nb in out.items()}
     notebook = _filled(student, solution, names, written)  # correct answers after the attack are still graded
-    extra = {"cell_type": "code", "execution_count": None, "id": "sandbox-attack", "metadata": {}, "outputs": [],
-             "source": []}
-    _set_source(extra, SANDBOX.replace("{{", "{").replace("}}", "}"))
-    notebook["cells"].insert(_index(notebook, f"{names[0]}_answer"), extra)
+    for position, (cell_id, text) in enumerate((("sandbox-attack", SANDBOX), ("fork-bomb", FORK_BOMB))):
+        extra = {"cell_type": "code", "execution_count": None, "id": cell_id, "metadata": {}, "outputs": [],
+                 "source": []}
+        _set_source(extra, text.replace("{{", "{").replace("}}", "}"))
+        notebook["cells"].insert(_index(notebook, f"{names[0]}_answer") + position, extra)
     out["hostile_sandbox"] = (notebook, expect(names, written))
 
     if "remove_burned_in_text" in open_functions:

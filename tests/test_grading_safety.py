@@ -194,17 +194,27 @@ def test_active_content_never_reaches_feedback_or_formgrader(hostile_record):
         found = re.findall(pattern, html, flags=re.IGNORECASE)
         assert not found, f"a {what} reached the feedback HTML: {found[:2]}"
     assert "pwned" in html, "the attack's cells are missing from the feedback: the test would prove nothing"
-    for payload in ("<script>", "application/javascript", "text/html", "image/svg+xml", "javascript:"):
-        assert payload not in notebook, f"{payload!r} kept in the autograded notebook (formgrader shows it)"
+    graded = _autograded(hostile_record, "hostile_outputs")
+    for cell in graded["cells"]:
+        for output in cell.get("outputs", []):
+            kinds = set(output.get("data", {}))
+            assert kinds <= {"text/plain", "image/png", "image/jpeg"}, f"kept for formgrader: {sorted(kinds)}"
+    outputs = json.dumps([c.get("outputs", []) for c in graded["cells"]])
+    assert "<script" not in outputs and "javascript:" not in outputs
+    markdown = "\n".join(_text(c["source"]) for c in graded["cells"] if c["cell_type"] == "markdown")
+    assert "<script" not in markdown and "<img" not in markdown and "javascript:" not in markdown
     assert "UnresponsiveKernel" in notebook, "the interrupt-ignoring loop was not stopped"
 
 
 @pytest.mark.slow
 def test_the_sandbox_stops_reads_writes_network_and_fork_bombs(hostile_record):
     notebook = _autograded(hostile_record, "hostile_sandbox")
-    attack = next(c for c in notebook["cells"] if "Attack on the sandbox" in _text(c["source"]))
+    attack = next(c for c in notebook["cells"] if "read the solutions" in _text(c["source"]))
     report = "".join(_text(o.get("text", "")) for o in attack["outputs"])
     assert "'read': 'FileNotFoundError'" in report or "'read': 'PermissionError'" in report, report
     assert "written" not in report and "connected" not in report, report
-    assert "'fork': 'stopped after" in report, report
+    bomb = next(c for c in notebook["cells"] if "fork a thousand" in _text(c["source"]))
+    forked = "".join(_text(o.get("text", "")) for o in bomb["outputs"])
+    # Stopped by the process limit, or (on a very busy machine) by the time limit, with the kernel replaced.
+    assert "fork: stopped after" in forked or {"UnresponsiveKernel", "DeadKernelError"} & set(_errors(bomb)), forked
     _assert_marks(hostile_record, "hostile_sandbox")  # every answer after the attack still graded
