@@ -36,7 +36,7 @@ import tempfile
 import textwrap
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -83,17 +83,6 @@ def _short(value: Any, width: int = 300) -> str:
         text = repr(value)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _unsupported_in(value: Any, depth: int = 0) -> wire.Unsupported | None:
-    """The first value of an unsupported type inside a decoded result, if any."""
-    if type(value) is wire.Unsupported:
-        return value
-    if depth < wire.MAX_DEPTH and type(value) in (list, tuple):
-        return next(filter(None, (_unsupported_in(v, depth + 1) for v in value)), None)
-    if depth < wire.MAX_DEPTH and type(value) is dict:
-        return next(filter(None, (_unsupported_in(v, depth + 1) for v in value.values())), None)
-    return None
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -252,7 +241,7 @@ class Checker:
         return self.runner
 
     def _plain(self, value: Any, what: str) -> Any:
-        odd = _unsupported_in(value)
+        odd = wire.unsupported_part(value)
         if odd is not None:
             self.fail(
                 f"type of the {what}",

@@ -32,7 +32,7 @@ Examples
 ...     def __eq__(self, other):
 ...         return True
 >>> decode(encode(AlwaysEqual(1.0)))
-Unsupported('AlwaysEqual')
+Unsupported('medprep_helpers.wire.AlwaysEqual')
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Unsupported", "WireError", "encode", "decode", "to_plain", "MAX_DEPTH", "MAX_BYTES"]
+__all__ = ["Unsupported", "WireError", "encode", "decode", "to_plain", "unsupported_part", "MAX_DEPTH", "MAX_BYTES"]
 
 MAX_DEPTH = 20  # nesting of lists/dicts
 MAX_BYTES = 64_000_000  # one encoded value (a 512 x 512 float64 image is 2 MB)
@@ -330,3 +330,22 @@ def to_plain(value: Any) -> Any:
     grader rejects is reported the same way in the notebook.
     """
     return decode(encode(value))
+
+
+def unsupported_part(value: Any, depth: int = 0) -> Unsupported | None:
+    """The first :class:`Unsupported` inside a decoded value (lists, tuples, dict values), or None.
+
+    Examples
+    --------
+    >>> unsupported_part(decode(encode([1, {"a": object()}])))
+    Unsupported('object')
+    >>> unsupported_part([1.0, "x"]) is None
+    True
+    """
+    if type(value) is Unsupported:
+        return value
+    if depth < MAX_DEPTH and type(value) in (list, tuple):
+        return next(filter(None, (unsupported_part(v, depth + 1) for v in value)), None)
+    if depth < MAX_DEPTH and type(value) is dict:
+        return next(filter(None, (unsupported_part(v, depth + 1) for v in value.values())), None)
+    return None
