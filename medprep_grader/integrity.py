@@ -20,12 +20,11 @@ from pathlib import Path
 
 from medprep_helpers import data
 
-__all__ = ["pristine_data", "fresh_data_copy", "data_changes", "code_fingerprint", "verify_unchanged", "CourseChanged"]
+__all__ = ["pristine_data", "fresh_data_copy", "data_changes", "data_damage", "code_fingerprint", "verify_unchanged",
+           "CourseChanged"]
 
 # One verified snapshot per real data folder and grading process: {real folder: (snapshot, manifest text)}.
 _SNAPSHOTS: dict[Path, tuple[Path, str]] = {}
-# Damage already reported, so that a damaged folder is reported once, by the submission that did it.
-_REPORTED: dict[Path, tuple[str, ...]] = {}
 
 
 def _manifest_text(folder: Path) -> str:
@@ -112,16 +111,6 @@ def pristine_data(source: str | os.PathLike | None = None) -> Path:
     return snapshot
 
 
-def _real_data_folder() -> Path:
-    """The data folder grading started from, even after an answer deleted it."""
-    try:
-        return data.data_dir().resolve()
-    except FileNotFoundError:
-        if len(_SNAPSHOTS) == 1:  # deleted by an earlier submission: keep grading on its snapshot
-            return next(iter(_SNAPSHOTS))
-        raise
-
-
 def fresh_data_copy(destination: str | os.PathLike, source: str | os.PathLike | None = None) -> Path:
     """Copy the verified course data to ``destination`` (which must not exist yet).
 
@@ -184,7 +173,16 @@ def verify_unchanged() -> None:
             "the course code changed while grading (" + ", ".join(names[:5]) + "): grading stopped. "
             "Restore it (git checkout / reinstall) and grade again."
         )
-    source = data.data_dir().resolve()
-    if source in _SNAPSHOTS and data_changes(*_SNAPSHOTS[source]):
-        raise CourseChanged(f"the course data in {source} changed while grading: grading stopped. "
+    problems = data_damage()
+    if problems:
+        raise CourseChanged(f"the course data changed while grading ({'; '.join(problems[:5])}): grading stopped. "
                             "Restore it with `git checkout -- data` and grade again.")
+
+
+def data_damage() -> list[str]:
+    """What changed in the real course data folder since grading took its verified snapshot (empty: nothing)."""
+    try:
+        source = data.data_dir().resolve()
+    except FileNotFoundError as error:
+        return [f"the data folder is missing ({error})"]
+    return data_changes(*_SNAPSHOTS[source]) if source in _SNAPSHOTS else []

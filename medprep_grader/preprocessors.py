@@ -46,7 +46,7 @@ from medprep_helpers import exercises
 from medprep_helpers.checks import CheckFailed, Checker
 
 from . import hidden
-from .integrity import data_changes, fresh_data_copy, pristine_data, verify_unchanged
+from .integrity import data_damage, fresh_data_copy, pristine_data, verify_unchanged
 from .remote import RemoteRunner
 from .sandbox import Limits, Sandbox, SandboxUnavailable, sandbox_problem
 from .secret import course_secret, rng_for
@@ -419,19 +419,9 @@ class SandboxedExecute(Execute):
                                  "review it by hand.", self._who, name, ", ".join(used))
 
     def _report_damage(self) -> None:
-        from .integrity import _SNAPSHOTS
-        from medprep_helpers import data
-
-        try:
-            source = data.data_dir().resolve()
-        except FileNotFoundError:
-            self.log.error("The course data folder is missing after grading %s", self._who)
-            return
-        if source in _SNAPSHOTS:
-            problems = data_changes(*_SNAPSHOTS[source])
-            if problems:
-                self.log.error("The course data in %s changed while grading %s: %s", source, self._who,
-                               "; ".join(problems[:10]))
+        problems = data_damage()
+        if problems:
+            self.log.error("The course data changed while grading %s: %s", self._who, "; ".join(problems[:10]))
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
